@@ -1,0 +1,154 @@
+"""The `suite` command line: list, show, run and results.
+
+Errors the user can fix print one sentence on stderr and exit with status 2.
+"""
+
+import argparse
+import sys
+
+from suite import __version__, registry
+from suite.errors import SuiteError
+
+FORMATS = ("table", "csv", "json")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="suite", description=__doc__.splitlines()[0])
+    p.add_argument("--version", action="version", version=f"suite {__version__}")
+    sub = p.add_subparsers(dest="command", required=True)
+    sub.add_parser("list", help="list the shipped studies")
+    show = sub.add_parser("show", help="show a study's declaration and its plan")
+    show.add_argument("study", help="a shipped study's name or a path to a .toml file")
+    show.add_argument("--quick", action="store_true", help="the quick variant")
+    run = sub.add_parser("run", help="run a study's trials that are not in the store yet")
+    run.add_argument("study", help="a shipped study's name or a path to a .toml file")
+    run.add_argument("--quick", action="store_true", help="the CI-sized variant")
+    run.add_argument("--seeds", type=_positive, help="override the number of seeds")
+    run.add_argument("--store", default="suite.db", help="the store file (default: suite.db)")
+    run.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
+    run.add_argument("--workers", type=_positive, default=1, help="trials in parallel processes")
+    run.add_argument("--threads", type=_positive, default=1,
+                     help="torch threads per trial (recorded; changes low-order bits)")
+    run.add_argument("--no-progress", action="store_true", help="no progress bar")
+    res = sub.add_parser("results", help="per-configuration statistics over seeds")
+    res.add_argument("study")
+    res.add_argument("--store", default="suite.db")
+    res.add_argument("--quick", action="store_true", help="the quick variant's trials")
+    res.add_argument("--format", choices=FORMATS, default="table")
+    res.add_argument("--trials", action="store_true", help="one row per trial, not per config")
+    return p
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer. Got {text!r} instead.")
+    return value
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except SuiteError as e:
+        print(f"suite: error: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print("suite: interrupted; finished trials are stored, run again to resume.",
+              file=sys.stderr)
+        return 130
+
+
+def cmd_list(args) -> int:
+    for name in registry.names():
+        study = registry.load(name)
+        print(f"{name:<24} {study.description.splitlines()[0] if study.description else ''}")
+    return 0
+
+
+def cmd_show(args) -> int:
+    from suite.planning import plan
+
+    study = registry.load(args.study, quick=args.quick)
+    print(f"{study.name}{' (quick)' if study.quick else ''}: {study.description}")
+    print(f"source:     {study.source}")
+    print(f"task:       {study.task.name} - {study.task.description}")
+    for axis in study.axes:
+        print(f"scientific: {axis.name} = {[v.label for v in axis.values]}")
+    print(f"nuisance:   seeds = {study.seeds}, root_seed = {study.root_seed}")
+    resolved = {**study.task.defaults(), **study.fixed}
+    varied = study.scientific_keys()
+    for key, value in resolved.items():
+        if key not in varied:
+            mark = "fixed  " if key in study.fixed else "default"
+            print(f"{mark}     {key} = {value!r}")
+    print(f"metrics:    {', '.join(study.metrics)}")
+    print(f"figures:    {', '.join(study.figures)}")
+    print(f"trials:     {len(plan(study))}")
+    return 0
+
+
+def cmd_run(args) -> int:
+    from suite.runner import run_study
+    from suite.store import Store
+
+    study = registry.load(args.study, quick=args.quick)
+    store = Store(args.store)
+    try:
+        summary = run_study(study, store, device=args.device, workers=args.workers,
+                            seeds=args.seeds, threads=args.threads,
+                            command=_command_line(), progress=not args.no_progress)
+    finally:
+        store.close()
+    print(summary.line())
+    return 0
+
+
+def _command_line() -> str:
+    import shlex
+
+    return "suite " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+
+
+def cmd_results(args) -> int:
+    from suite import analysis
+    from suite.store import Store
+
+    study = registry.load(args.study, quick=args.quick)
+    store = Store(args.store, create=False)
+    try:
+        rows = _rows(store, study)
+    finally:
+        store.close()
+    frame = analysis.trials_frame(rows, study.metrics)
+    if not args.trials:
+        frame = analysis.summary(frame, [a.name for a in study.axes], study.metrics)
+    print(_render(frame, args.format))
+    return 0
+
+
+def _rows(store, study) -> list[dict]:
+    from suite.runner import variant_of
+
+    variant = variant_of(study)
+    rows = store.trials(study.name, variant)
+    if not rows:
+        others = [v for v in store.variants(study.name) if v != variant]
+        hint = f" It has {others[0]} trials: add or drop --quick." if others else ""
+        raise SuiteError(f"The store {store.path} holds no {variant} trials of study "
+                         f"'{study.name}'.{hint}")
+    return rows
+
+
+def _render(frame, fmt: str) -> str:
+    if fmt == "csv":
+        return frame.to_csv(index=False, float_format="%.17g").rstrip("\n")
+    if fmt == "json":
+        return frame.to_json(orient="records", double_precision=15)
+    return frame.to_string(index=False, float_format=lambda v: f"{v:.4f}")
+
+
+COMMANDS = {"list": cmd_list, "show": cmd_show, "run": cmd_run, "results": cmd_results}

@@ -1,0 +1,21 @@
+"""Tasks by name: the code that runs one trial of a study (see `suite.tasks.base`)."""
+
+from suite.errors import UnknownNameError, did_you_mean
+from suite.tasks import supervised
+from suite.tasks.base import Task, TrialOutcome
+
+TASKS: dict[str, Task] = {
+    "supervised": supervised.TASK,
+}
+
+
+def get(name: str) -> Task:
+    if name not in TASKS:
+        valid = ", ".join(sorted(TASKS))
+        raise UnknownNameError(
+            f"Unknown task '{name}'.{did_you_mean(name, TASKS)} Valid names: {valid}."
+        )
+    return TASKS[name]
+
+
+__all__ = ["TASKS", "Task", "TrialOutcome", "get"]

@@ -1,0 +1,59 @@
+"""The seam between a study declaration and the code that runs one of its trials.
+
+A task (dataset + model family + recipe) declares the parameters it accepts, the
+metrics and per-epoch curves it records and the figures it can draw, checks rules that
+span several parameters, and runs one trial from a resolved config and its seeds.
+"""
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from suite.params import Param
+from suite.seeding import TrialSeeds
+
+STATUSES = ("ok", "diverged")
+
+# fail(key, expected, given): report a broken cross-parameter rule.
+Fail = Callable[[str, str, Any], None]
+
+
+@dataclass
+class TrialOutcome:
+    """What one trial produced. `metrics` values are floats or None (undefined)."""
+
+    status: str
+    metrics: dict[str, float | None]
+    curves: dict[str, list[float]] = field(default_factory=dict)
+    artifacts: dict[str, Any] = field(default_factory=dict)
+    note: str = ""
+
+    def __post_init__(self):
+        if self.status not in STATUSES:
+            raise ValueError(f"status must be one of {STATUSES}, got {self.status!r}")
+        self.metrics = {k: _finite_or_none(v) for k, v in self.metrics.items()}
+
+
+def _finite_or_none(v):
+    if v is None:
+        return None
+    v = float(v)
+    return v if math.isfinite(v) else None
+
+
+@dataclass(frozen=True)
+class Task:
+    name: str
+    description: str
+    params: Mapping[str, Param]
+    metrics: tuple[str, ...]
+    curves: tuple[str, ...]
+    figures: tuple[str, ...]
+    run: Callable[[Mapping, TrialSeeds, torch.device], TrialOutcome]
+    check: Callable[[Mapping, Fail], None] = lambda config, fail: None
+
+    def defaults(self) -> dict:
+        return {k: p.default for k, p in self.params.items()}

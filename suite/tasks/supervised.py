@@ -1,0 +1,117 @@
+"""Supervised classification of a generated dataset by an MLP trained with minibatches.
+
+The task behind the spiral studies (and any dataset in `suite.datasets`). Defaults are
+the spiral notebook's: 4000 / 1000 / 500 points, noise 0.3, a 3 x 10 ReLU MLP with a
+sigmoid output, MSE, SGD with lr 0.1, batch 32, 150 epochs.
+"""
+
+import torch
+
+from suite import catalogue, datasets
+from suite import params as P
+from suite.models import MODELS, count_parameters
+from suite.seeding import TrialSeeds
+from suite.tasks.base import Task, TrialOutcome
+from suite.training import accuracy, evaluate, predict_labels, train
+
+PARAMS = {
+    "dataset": P.choice("spirals", datasets.DATASETS, "dataset maker"),
+    "noise": P.Param(None, "a non-negative float (or omitted for the dataset's own)",
+                     lambda v: v is None or (isinstance(v, int | float) and not isinstance(v, bool)
+                                             and v >= 0), "dataset noise"),
+    "n_train": P.int_range(4000, 2, doc="training points"),
+    "n_val": P.int_range(1000, 1, doc="validation points"),
+    "n_test": P.int_range(500, 1, doc="test points"),
+    "model": P.choice("mlp", MODELS, "model family"),
+    "n_hidden_layers": P.int_range(3, 0, 100, "hidden layers"),
+    "n_neurons": P.widths(10, "neurons per hidden layer"),
+    "activation": P.choice("relu", catalogue.ACTIVATIONS, "hidden activation"),
+    "output_activation": P.choice("sigmoid", catalogue.ACTIVATIONS, "output activation"),
+    "skip_last_hidden_activation": P.boolean(False, "the notebook's model: no activation "
+                                             "after the last hidden layer"),
+    "dropout": P.fraction(0.0, "dropout probability after each hidden activation"),
+    "loss": P.choice("mse", catalogue.LOSSES, "training loss"),
+    "optimizer": P.choice("sgd", catalogue.OPTIMIZERS, "optimiser"),
+    "lr": P.positive_float(0.1, "learning rate"),
+    "weight_decay": P.non_negative_float(0.0, "L2 penalty (the optimiser's weight_decay)"),
+    "batch_size": P.int_range(32, 1, doc="minibatch size"),
+    "epochs": P.int_range(150, 1, doc="training epochs"),
+}
+
+METRICS = ("val_accuracy", "test_accuracy", "train_accuracy", "final_loss", "final_val_loss",
+           "initial_loss", "epochs_run", "n_parameters")
+CURVES = ("train_loss", "val_loss", "val_accuracy")
+FIGURES = ("data", "metric_vs_axis", "loss_curves", "decision_boundary")
+
+
+def check(config, fail) -> None:
+    """Rules that span several parameters."""
+    allowed = catalogue.LOSS_OUTPUTS.get(config["loss"], set())
+    if config["output_activation"] not in allowed:
+        names = " or ".join(f"'{a}'" for a in sorted(allowed))
+        fail("output_activation", f"{names} with loss '{config['loss']}'",
+             config["output_activation"])
+    n = config["n_neurons"]
+    if isinstance(n, list) and len(n) != config["n_hidden_layers"]:
+        fail("n_neurons", f"a list of {config['n_hidden_layers']} widths (one per hidden layer)",
+             n)
+    if config["skip_last_hidden_activation"] and config["n_hidden_layers"] == 0:
+        fail("skip_last_hidden_activation", "false when there is no hidden layer", True)
+
+
+def n_outputs(config, n_classes: int) -> int:
+    return n_classes if config["loss"] == "cross_entropy" else 1
+
+
+def make_splits(config, seeds: TrialSeeds) -> tuple[datasets.Points, ...]:
+    """Train, validation and test sets, each from its own seed derived from the data seed."""
+    sizes = (config["n_train"], config["n_val"], config["n_test"])
+    split_seeds = seeds.split("data", 3)
+    return tuple(datasets.make(config["dataset"], n, s, config["noise"])
+                 for n, s in zip(sizes, split_seeds, strict=True))
+
+
+def build(config, seeds: TrialSeeds, n_inputs: int, n_classes: int):
+    """The initialised model, its loss function and its optimiser."""
+    model = MODELS[config["model"]](config, n_inputs, n_outputs(config, n_classes),
+                                    seeds.generator("init"))
+    loss_fn = catalogue.get("loss", config["loss"])()
+    optimizer = catalogue.get("optimizer", config["optimizer"])(
+        model.parameters(), lr=config["lr"], weight_decay=config["weight_decay"])
+    return model, loss_fn, optimizer
+
+
+def fit(config, seeds: TrialSeeds, device: torch.device):
+    """Train one trial; returns (model, splits on device, history)."""
+    splits = [s.to(device) for s in make_splits(config, seeds)]
+    n_classes = int(splits[0].y.max().item()) + 1
+    model, loss_fn, optimizer = build(config, seeds, splits[0].x.shape[1], max(n_classes, 2))
+    model.to(device)
+    torch.manual_seed(seeds.dropout)  # the only consumer of torch's global RNG: dropout masks
+    history = train(model, loss_fn, config["loss"], optimizer, splits[0], splits[1],
+                    config["epochs"], config["batch_size"], seeds.generator("order"))
+    return model, loss_fn, splits, history
+
+
+def run(config, seeds: TrialSeeds, device: torch.device) -> TrialOutcome:
+    model, loss_fn, (tr, _va, te), history = fit(config, seeds, device)
+    metrics = {"final_loss": history.train_loss[-1], "initial_loss": history.initial_loss,
+               "epochs_run": len(history.train_loss), "n_parameters": count_parameters(model)}
+    finite = len(history.val_loss) == len(history.train_loss)
+    if finite:
+        metrics |= {"val_accuracy": history.val_accuracy[-1],
+                    "test_accuracy": evaluate(model, loss_fn, config["loss"], te)[1],
+                    "train_accuracy": evaluate(model, loss_fn, config["loss"], tr)[1],
+                    "final_val_loss": history.val_loss[-1]}
+    else:  # the weights are not finite: no prediction means anything
+        metrics |= dict.fromkeys(("val_accuracy", "test_accuracy", "train_accuracy",
+                                  "final_val_loss"))
+    return TrialOutcome("diverged" if history.diverged else "ok", metrics, history.curves(),
+                        note=history.diverged)
+
+
+TASK = Task(name="supervised", description=__doc__.strip().splitlines()[0], params=PARAMS,
+            metrics=METRICS, curves=CURVES, figures=FIGURES, run=run,
+            check=check)
+
+__all__ = ["TASK", "fit", "make_splits", "predict_labels", "accuracy"]
