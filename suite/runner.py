@@ -64,8 +64,8 @@ class Job:
     run_id: int
 
 
-def execute(job: Job) -> tuple[dict, dict]:
-    """Run one trial (in this process or a worker); returns its store row and curves."""
+def execute(job: Job) -> tuple[dict, dict, dict]:
+    """Run one trial (in this process or a worker); returns its store row, curves, blobs."""
     torch.set_num_threads(job.threads)
     device = environment.resolve_device(job.device)
     started, t0 = now(), time.perf_counter()
@@ -78,7 +78,7 @@ def execute(job: Job) -> tuple[dict, dict]:
            "note": outcome.note, "started": started, "finished": now(),
            "wall_time": time.perf_counter() - t0, "device": environment.device_name(device),
            "suite_version": __version__, "run_id": job.run_id}
-    return row, outcome.curves
+    return row, outcome.curves, outcome.blobs
 
 
 @dataclass
@@ -127,8 +127,8 @@ def _drive(executor, pending, store: Store, summary: RunSummary, run_id: int, jo
     bar = tqdm(total=len(pending), desc=summary.study, unit="trial", disable=not progress,
                file=sys.stderr, leave=False)
     try:
-        for row, curves in executor.map(execute, [job(t) for t in pending]):
-            store.save_trial(row, curves)
+        for row, curves, blobs in executor.map(execute, [job(t) for t in pending]):
+            store.save_trial(row, curves, blobs)
             summary.completed += 1
             summary.diverged += row["status"] == "diverged"
             bar.update(1)

@@ -44,6 +44,9 @@ CREATE INDEX trials_by_study ON trials (study, variant);
 CREATE TABLE curves (
     trial_id TEXT NOT NULL REFERENCES trials (trial_id), name TEXT NOT NULL,
     epoch INTEGER NOT NULL, value REAL, PRIMARY KEY (trial_id, name, epoch));
+CREATE TABLE blobs (
+    trial_id TEXT NOT NULL REFERENCES trials (trial_id), name TEXT NOT NULL,
+    data BLOB NOT NULL, PRIMARY KEY (trial_id, name));
 """
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
@@ -128,8 +131,10 @@ class Store:
             db.execute("UPDATE runs SET finished = ?, completed = ?, status = ? WHERE run_id = ?",
                        (now(), completed, status, run_id))
 
-    def save_trial(self, row: dict, curves: dict[str, list[float]]):
-        """Commit one finished trial and its curves atomically; a duplicate id is kept once."""
+    def save_trial(self, row: dict, curves: dict[str, list[float]],
+                   blobs: dict[str, bytes] | None = None):
+        """Commit one finished trial, its curves and blobs atomically; a duplicate id is
+        kept once."""
         with self.transaction() as db:
             cols = ", ".join(row)
             db.execute(f"INSERT OR IGNORE INTO trials ({cols}) VALUES "
@@ -138,6 +143,8 @@ class Store:
             db.executemany("INSERT OR IGNORE INTO curves VALUES (?, ?, ?, ?)",
                            [(row["trial_id"], name, i, _none_if_nan(v))
                             for name, values in curves.items() for i, v in enumerate(values)])
+            db.executemany("INSERT OR IGNORE INTO blobs VALUES (?, ?, ?)",
+                           [(row["trial_id"], k, v) for k, v in (blobs or {}).items()])
 
     # -- reading -------------------------------------------------------------------------
     def finished_ids(self, study: str, variant: str) -> set[str]:
@@ -158,6 +165,11 @@ class Store:
                 (trial_id,)):
             out.setdefault(name, []).append(value)
         return out
+
+    def blob(self, trial_id: str, name: str) -> bytes | None:
+        r = self.db.execute("SELECT data FROM blobs WHERE trial_id = ? AND name = ?",
+                            (trial_id, name)).fetchone()
+        return r[0] if r else None
 
     def variants(self, study: str) -> list[str]:
         rows = self.db.execute("SELECT DISTINCT variant FROM trials WHERE study = ?", (study,))

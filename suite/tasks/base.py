@@ -23,12 +23,15 @@ Fail = Callable[[str, str, Any], None]
 
 @dataclass
 class TrialOutcome:
-    """What one trial produced. `metrics` values are floats or None (undefined)."""
+    """What one trial produced. `metrics` values are floats or None (undefined);
+    `curves` are per-epoch series; `blobs["state_dict"]`, when present, holds the final
+    weights as `torch.save` bytes (figures and `verify` use them)."""
 
     status: str
     metrics: dict[str, float | None]
     curves: dict[str, list[float]] = field(default_factory=dict)
-    artifacts: dict[str, Any] = field(default_factory=dict)
+    artifacts: dict[str, Any] = field(default_factory=dict)  # JSON-able extras
+    blobs: dict[str, bytes] = field(default_factory=dict)  # binary extras (model weights)
     note: str = ""
 
     def __post_init__(self):

@@ -5,6 +5,8 @@ the spiral notebook's: 4000 / 1000 / 500 points, noise 0.3, a 3 x 10 ReLU MLP wi
 sigmoid output, MSE, SGD with lr 0.1, batch 32, 150 epochs.
 """
 
+import io
+
 import torch
 
 from suite import catalogue, datasets
@@ -107,7 +109,21 @@ def run(config, seeds: TrialSeeds, device: torch.device) -> TrialOutcome:
         metrics |= dict.fromkeys(("val_accuracy", "test_accuracy", "train_accuracy",
                                   "final_val_loss"))
     return TrialOutcome("diverged" if history.diverged else "ok", metrics, history.curves(),
-                        note=history.diverged)
+                        blobs={"state_dict": state_bytes(model)}, note=history.diverged)
+
+
+def state_bytes(model: torch.nn.Module) -> bytes:
+    buffer = io.BytesIO()
+    torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, buffer)
+    return buffer.getvalue()
+
+
+def load_model(config, state: bytes, n_inputs: int = 2, n_classes: int = 2) -> torch.nn.Module:
+    """The trained model of a stored trial, rebuilt from its config and weights (CPU)."""
+    model = MODELS[config["model"]](config, n_inputs, n_outputs(config, n_classes),
+                                    torch.Generator().manual_seed(0))
+    model.load_state_dict(torch.load(io.BytesIO(state), weights_only=True))
+    return model.eval()
 
 
 TASK = Task(name="supervised", description=__doc__.strip().splitlines()[0], params=PARAMS,
