@@ -57,6 +57,9 @@ class Task:
     figures: tuple[str, ...]
     run: Callable[[Mapping, TrialSeeds, torch.device], TrialOutcome]
     check: Callable[[Mapping, Fail], None] = lambda config, fail: None
+    # Optional: run(config, seeds, device) for several seeds at once, one outcome per seed,
+    # each equal to what `run` gives it alone (the runner then batches trials by config).
+    run_batch: Callable[[Mapping, list[TrialSeeds], torch.device], list[TrialOutcome]] | None = None
 
     def defaults(self) -> dict:
         return {k: p.default for k, p in self.params.items()}

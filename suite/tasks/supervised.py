@@ -13,8 +13,9 @@ from suite import catalogue, datasets
 from suite import params as P
 from suite.models import MODELS, count_parameters
 from suite.seeding import TrialSeeds
+from suite.sweep import Fitted, fit_batch, n_outputs
 from suite.tasks.base import Task, TrialOutcome
-from suite.training import accuracy, evaluate, predict_labels, train
+from suite.training import accuracy, predict_labels
 
 PARAMS = {
     "dataset": P.choice("spirals", datasets.DATASETS, "dataset maker"),
@@ -61,8 +62,6 @@ def check(config, fail) -> None:
         fail("skip_last_hidden_activation", "false when there is no hidden layer", True)
 
 
-def n_outputs(config, n_classes: int) -> int:
-    return n_classes if config["loss"] == "cross_entropy" else 1
 
 
 def make_splits(config, seeds: TrialSeeds) -> tuple[datasets.Points, ...]:
@@ -84,32 +83,34 @@ def build(config, seeds: TrialSeeds, n_inputs: int, n_classes: int):
 
 
 def fit(config, seeds: TrialSeeds, device: torch.device):
-    """Train one trial; returns (model, splits on device, history)."""
-    splits = [s.to(device) for s in make_splits(config, seeds)]
-    n_classes = int(splits[0].y.max().item()) + 1
-    model, loss_fn, optimizer = build(config, seeds, splits[0].x.shape[1], max(n_classes, 2))
-    model.to(device)
-    torch.manual_seed(seeds.dropout)  # the only consumer of torch's global RNG: dropout masks
-    history = train(model, loss_fn, config["loss"], optimizer, splits[0], splits[1],
-                    config["epochs"], config["batch_size"], seeds.generator("order"))
-    return model, loss_fn, splits, history
+    """Train one trial (a batch of one); returns (model, loss_fn, splits on device, history)."""
+    f = fit_batch(config, [seeds], device)[0]
+    return f.model, catalogue.get("loss", config["loss"])(), f.splits, f.history
 
 
 def run(config, seeds: TrialSeeds, device: torch.device) -> TrialOutcome:
-    model, loss_fn, (tr, _va, te), history = fit(config, seeds, device)
+    return run_batch(config, [seeds], device)[0]
+
+
+def run_batch(config, seeds_list: list[TrialSeeds], device: torch.device) -> list[TrialOutcome]:
+    """Trials of one config under several seeds, trained together (`suite.sweep`); each
+    trial's numbers are those it gets alone."""
+    return [outcome(f) for f in fit_batch(config, seeds_list, device)]
+
+
+def outcome(f: Fitted) -> TrialOutcome:
+    history = f.history
     metrics = {"final_loss": history.train_loss[-1], "initial_loss": history.initial_loss,
-               "epochs_run": len(history.train_loss), "n_parameters": count_parameters(model)}
+               "epochs_run": len(history.train_loss), "n_parameters": count_parameters(f.model)}
     finite = len(history.val_loss) == len(history.train_loss)
     if finite:
-        metrics |= {"val_accuracy": history.val_accuracy[-1],
-                    "test_accuracy": evaluate(model, loss_fn, config["loss"], te)[1],
-                    "train_accuracy": evaluate(model, loss_fn, config["loss"], tr)[1],
-                    "final_val_loss": history.val_loss[-1]}
+        metrics |= {"val_accuracy": history.val_accuracy[-1], "test_accuracy": f.test_accuracy,
+                    "train_accuracy": f.train_accuracy, "final_val_loss": history.val_loss[-1]}
     else:  # the weights are not finite: no prediction means anything
         metrics |= dict.fromkeys(("val_accuracy", "test_accuracy", "train_accuracy",
                                   "final_val_loss"))
     return TrialOutcome("diverged" if history.diverged else "ok", metrics, history.curves(),
-                        blobs={"state_dict": state_bytes(model)}, note=history.diverged)
+                        blobs={"state_dict": state_bytes(f.model)}, note=history.diverged)
 
 
 def state_bytes(model: torch.nn.Module) -> bytes:
@@ -128,6 +129,6 @@ def load_model(config, state: bytes, n_inputs: int = 2, n_classes: int = 2) -> t
 
 TASK = Task(name="supervised", description=__doc__.strip().splitlines()[0], params=PARAMS,
             metrics=METRICS, curves=CURVES, figures=FIGURES, run=run,
-            check=check)
+            check=check, run_batch=run_batch)
 
-__all__ = ["TASK", "fit", "make_splits", "predict_labels", "accuracy"]
+__all__ = ["TASK", "fit", "make_splits", "n_outputs", "predict_labels", "accuracy"]
