@@ -5,8 +5,9 @@ output activation; the real outputs are its first columns, the rest is padding) 
 target tensor in the same layout, made once per split by `targets`; both come from a
 `Scratch`. A model's loss is the mean of its per-sample losses (torch's
 reduction='mean'); `grad(p)` writes the gradient of that mean with respect to the
-output `p.a[-1]` of a `suite.batched.Pass` into `p.g_out`, for the targets in `p.t`. Elementwise ops run over whole VEC-rounded buffers (see
-`suite.batched`), so a model's numbers do not depend on its batch.
+output `p.a[-1]` of a `suite.batched.Pass` into `p.g_out`, for the targets in `p.t`.
+Elementwise ops run over whole VEC-rounded buffers (see `suite.batched`), so a model's
+numbers do not depend on its batch.
 """
 
 import torch

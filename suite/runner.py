@@ -66,19 +66,56 @@ class Job:
 
 def execute(job: Job) -> tuple[dict, dict, dict]:
     """Run one trial (in this process or a worker); returns its store row, curves, blobs."""
-    torch.set_num_threads(job.threads)
-    device = environment.resolve_device(job.device)
+    return execute_group([job])[0]
+
+
+def execute_group(jobs: list[Job]) -> list[tuple[dict, dict, dict]]:
+    """Run trials that differ only in their seeds; a group of several goes through the
+    task's `run_batch` (one stacked model), and each trial gets the numbers it gets
+    alone. Each row's wall_time is its share of the group's."""
+    first = jobs[0]
+    torch.set_num_threads(first.threads)
+    device = environment.resolve_device(first.device)
     started, t0 = now(), time.perf_counter()
-    outcome = tasks.get(job.spec.config["task"]).run(job.spec.config, job.spec.seeds, device)
+    task = tasks.get(first.spec.config["task"])
+    if len(jobs) == 1:
+        outcomes = [task.run(first.spec.config, first.spec.seeds, device)]
+    else:
+        outcomes = task.run_batch(first.spec.config, [j.spec.seeds for j in jobs], device)
+    finished, wall = now(), (time.perf_counter() - t0) / len(jobs)
+    return [_record(j, o, started, finished, wall, device)
+            for j, o in zip(jobs, outcomes, strict=True)]
+
+
+def _record(job: Job, outcome, started: str, finished: str, wall: float, device):
     s = job.spec
     row = {"trial_id": s.trial_id, "study": s.study, "variant": job.variant,
            "plan_index": s.index, "labels": s.labels, "config": s.config,
            "config_hash": s.config_hash, "seed_index": s.seeds.index, "seeds": s.seeds.as_dict(),
            "status": outcome.status, "metrics": outcome.metrics, "artifacts": outcome.artifacts,
-           "note": outcome.note, "started": started, "finished": now(),
-           "wall_time": time.perf_counter() - t0, "device": environment.device_name(device),
+           "note": outcome.note, "started": started, "finished": finished,
+           "wall_time": wall, "device": environment.device_name(device),
            "suite_version": __version__, "run_id": job.run_id}
     return row, outcome.curves, outcome.blobs
+
+
+MAX_GROUP = 32  # trials per stacked model: beyond it a bigger batch gains little
+
+
+def group_jobs(jobs: list[Job], batch: bool, workers: int = 1) -> list[list[Job]]:
+    """Pending trials in groups that can train as one stacked model: same config, task
+    with `run_batch`, at most MAX_GROUP each, in plan order. Groups are split further
+    until every worker has one. `batch` False gives one trial per group."""
+    groups: dict = {}
+    for j in jobs:
+        can = batch and tasks.get(j.spec.config["task"]).run_batch is not None
+        groups.setdefault(j.spec.config_hash if can else j.spec.trial_id, []).append(j)
+    out = [g[i:i + MAX_GROUP] for g in groups.values() for i in range(0, len(g), MAX_GROUP)]
+    while len(out) < workers and max(map(len, out), default=1) > 1:
+        big = max(out, key=len)
+        i = out.index(big)
+        out[i:i + 1] = [big[:len(big) // 2], big[len(big) // 2:]]
+    return out
 
 
 @dataclass
@@ -118,20 +155,25 @@ def run_study(study: Study, store: Store, *, device: str = "auto", workers: int 
                                  environment.fingerprint(dev, threads))
         job = functools.partial(Job, variant=variant, device=str(dev), threads=threads,
                                 run_id=run_id)
-        _drive(make_executor(executor, workers), pending, store, summary, run_id, job, progress)
+        # Trials of one config train as one stacked model where that is proven to give each
+        # the numbers it gets alone: on the CPU with one thread per trial.
+        groups = group_jobs([job(t) for t in pending], dev.type == "cpu" and threads == 1,
+                            workers)
+        _drive(make_executor(executor, workers), groups, store, summary, run_id, progress)
     return summary
 
 
-def _drive(executor, pending, store: Store, summary: RunSummary, run_id: int, job, progress):
+def _drive(executor, groups, store: Store, summary: RunSummary, run_id: int, progress):
     t0, status = time.perf_counter(), "failed"
-    bar = tqdm(total=len(pending), desc=summary.study, unit="trial", disable=not progress,
-               file=sys.stderr, leave=False)
+    bar = tqdm(total=sum(map(len, groups)), desc=summary.study, unit="trial",
+               disable=not progress, file=sys.stderr, leave=False)
     try:
-        for row, curves, blobs in executor.map(execute, [job(t) for t in pending]):
-            store.save_trial(row, curves, blobs)
-            summary.completed += 1
-            summary.diverged += row["status"] == "diverged"
-            bar.update(1)
+        for results in executor.map(execute_group, groups):
+            for row, curves, blobs in results:
+                store.save_trial(row, curves, blobs)
+                summary.completed += 1
+                summary.diverged += row["status"] == "diverged"
+                bar.update(1)
         status = "finished"
     except KeyboardInterrupt:
         status = "interrupted"
