@@ -30,3 +30,22 @@ def quick(session):
                             "from suite import registry; print(*registry.names())",
                             silent=True).split():
         session.run("suite", "run", name, "--quick", "--store", store, "--no-progress")
+
+
+@nox.session
+def bench(session):
+    """The asv suite once (--quick, this interpreter, this checkout; results and html in
+    .asv/) and the pytest-benchmark micro-benchmarks timed (JSON in .benchmarks/). Not a
+    default session: minutes, not seconds. `python -m benchmarks.ratios` measures the
+    claimed speed-ups."""
+    import os
+
+    sha = session.run("git", "rev-parse", "HEAD", silent=True, external=True).strip()
+    session.run("asv", "machine", "--yes")
+    session.run("asv", "run", "--python=same", "--quick", "--show-stderr",
+                f"--set-commit-hash={sha}", *session.posargs)
+    session.run("asv", "publish")
+    os.makedirs(".benchmarks", exist_ok=True)
+    session.run("pytest", "-q", "tests/bench", "--benchmark-enable",
+                "--benchmark-timer=time.process_time",
+                "--benchmark-json=.benchmarks/pytest-benchmark.json")
