@@ -46,6 +46,7 @@ def _bits(f) -> tuple:
 VARIANTS = {
     "notebook recipe": {},
     "sigmoid hidden, dropout": {"activation": "sigmoid", "dropout": 0.3},
+    "identity hidden": {"activation": "identity"},
     "tanh, bce": {"activation": "tanh", "loss": "bce", "output_activation": "sigmoid"},
     "elu, cross-entropy": {"activation": "elu", "loss": "cross_entropy",
                            "output_activation": "identity"},
