@@ -17,8 +17,8 @@ it would compute it alone:
 - Reductions run along one model's rows (per-model sums of losses and gradients).
 
 The optimiser sees one flat parameter; torch's optimisers act elementwise, so each
-model keeps its own state. The loss is each model's mean loss and the gradient of the
-sum over models, so gradients stay per model. `tests/test_batched.py` trains models in
+model keeps its own state. The gradient is that of the sum over models of each model's
+mean loss, so each model's gradient is its own. `tests/test_batched.py` trains models in
 batches and alone and compares the bytes.
 """
 

@@ -9,7 +9,8 @@ the size-weighted mean training loss, then the validation loss and accuracy. A m
 stops early when its training loss is not finite (it diverged); the others go on.
 
 Per-model stopping is the seam for early stopping: a rule that looks at one model's
-history after each epoch and calls `Run.stop(s, reason)` (see `_patience_rule`).
+history after each epoch and calls `Run.stop(s)`, which freezes that model's weights as
+its final ones while the batch goes on (see `_patience_rule`).
 """
 
 import functools
