@@ -6,14 +6,15 @@ along y). The notebook builds the whole grid in float64 numpy (meshgrid, then np
 runs one forward pass over it; here each chunk's float32 points are written into one
 reused buffer from the two axes, under inference mode, so memory stays at one chunk.
 
-`model_labels(model, loss)` is the fast function for an MLP: it runs the layers on
-feature-major blocks (features x points), where each Linear is one matrix product with
-the points as its long side (MKL is ~10x faster that way round than on a points x 10
-block), with in-place activations in reused buffers. Its outputs differ from a plain
-forward pass in the last bits (another summation order), so a point within rounding of
-the decision threshold could take the other class; `tests/test_grid.py` checks that no
-point of a trained model's grid does, and `benchmarks/ratios.py` counts them on the full
-grid.
+`class_map(model, loss, x_range, y_range, h)` is the fast path for an MLP (see
+`rows_forward`): whole grid rows at a time, the first layer as an outer sum over the
+axes, the others feature-major (features x points), where each Linear is one matrix
+product with the points as its long side (MKL is ~10x faster that way round than on a
+points x 10 block), activations in place in reused buffers. Its outputs differ from a
+plain forward pass in the last bits (another summation order), so a point within
+rounding of the decision threshold could take the other class; `tests/test_fast_grid.py`
+checks point by point that no point of six trained models' maps does, and
+`benchmarks/ratios.py` counts such points on the notebook's full grid.
 """
 
 import numpy as np
