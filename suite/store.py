@@ -11,7 +11,6 @@ import fcntl
 import json
 import os
 import sqlite3
-import zlib
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -189,12 +188,14 @@ class Store:
     # -- one writer per study --------------------------------------------------------------
     @contextmanager
     def study_lock(self, study: str):
-        """Hold the store's lock for `study` (refused if another process holds it)."""
-        lock_path = self.path.with_name(self.path.name + ".lock")
-        with open(lock_path, "a+b") as f:
-            offset = zlib.crc32(study.encode()) & 0x3FFFFFFF
+        """Hold the store's lock for `study`, refused while another run holds it. An OS
+        lock (flock) on `<store>.locks/<study>`: it dies with its process, so a killed run
+        never leaves a stale lock behind."""
+        folder = self.path.with_name(self.path.name + ".locks")
+        folder.mkdir(exist_ok=True)
+        with open(folder / study, "a+b") as f:
             try:
-                fcntl.lockf(f, fcntl.LOCK_EX | fcntl.LOCK_NB, 1, offset)
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError:
                 raise StoreError(f"Another 'suite run' of study '{study}' is writing to "
                                  f"{self.path} right now; wait for it to finish, or use "
@@ -202,7 +203,7 @@ class Store:
             try:
                 yield
             finally:
-                fcntl.lockf(f, fcntl.LOCK_UN, 1, offset)
+                fcntl.flock(f, fcntl.LOCK_UN)
 
 
 def _none_if_nan(v):
