@@ -86,9 +86,7 @@ def test_sigkill_mid_run_loses_no_finished_trial(tmp_path):
     decl = tmp_path / "kill-me.toml"
     decl.write_text(textwrap.dedent(SLOW_STUDY))
     store = tmp_path / "k.db"
-    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
-    proc = subprocess.Popen([sys.executable, "-m", "suite", "run", str(decl), "--store",
-                             str(store), "--no-progress"], env=env)
+    proc = start_run(decl, store)
     done = _wait_for_trials(store, at_least=2, proc=proc)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
@@ -98,6 +96,12 @@ def test_sigkill_mid_run_loses_no_finished_trial(tmp_path):
     assert f"{len(stored)} already in the store (skipped), {8 - len(stored)} run" in rerun.stdout
     after = snapshot(store, "kill-me", "full")
     assert len(after) == 8 and all(after[k] == v for k, v in stored.items())
+
+
+def start_run(decl, store) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    return subprocess.Popen([sys.executable, "-m", "suite", "run", str(decl), "--store",
+                             str(store), "--no-progress"], env=env, stdout=subprocess.DEVNULL)
 
 
 def _wait_for_trials(store, at_least: int, proc, timeout: float = 120) -> int:
@@ -119,10 +123,7 @@ def test_a_second_concurrent_run_of_the_same_study_is_refused(tmp_path):
     decl = tmp_path / "kill-me.toml"
     decl.write_text(textwrap.dedent(SLOW_STUDY))
     store = tmp_path / "c.db"
-    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
-    first = subprocess.Popen([sys.executable, "-m", "suite", "run", str(decl), "--store",
-                              str(store), "--no-progress"], env=env, stdout=subprocess.PIPE,
-                             text=True)
+    first = start_run(decl, store)
     _wait_for_trials(store, at_least=1, proc=first)
     second = run_cli("run", decl, "--store", store, "--no-progress")
     assert second.returncode == 2 and "Another 'suite run' of study 'kill-me'" in second.stderr
