@@ -121,15 +121,19 @@ def _wait_for_trials(store, at_least: int, proc, timeout: float = 120) -> int:
 
 def test_a_second_concurrent_run_of_the_same_study_is_refused(tmp_path):
     decl = tmp_path / "kill-me.toml"
-    decl.write_text(textwrap.dedent(SLOW_STUDY))
+    decl.write_text(textwrap.dedent(SLOW_STUDY).replace("epochs = 12", "epochs = 200"))
     store = tmp_path / "c.db"
     first = start_run(decl, store)
-    _wait_for_trials(store, at_least=1, proc=first)
-    second = run_cli("run", decl, "--store", store, "--no-progress")
+    try:
+        _wait_for_trials(store, at_least=1, proc=first, timeout=300)
+        second = run_cli("run", decl, "--store", store, "--no-progress")
+        assert first.poll() is None, "the first run ended too soon to test the refusal"
+    finally:
+        first.kill()
+        first.wait()
     assert second.returncode == 2 and "Another 'suite run' of study 'kill-me'" in second.stderr
     assert "Traceback" not in second.stderr
-    assert first.wait(timeout=300) == 0
-    assert len(snapshot(store, "kill-me", "full")) == 8
+    assert len(snapshot(store, "kill-me", "full")) >= 1  # the store is intact and readable
 
 
 @pytest.mark.parametrize("name", registry.names())
