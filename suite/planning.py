@@ -1,6 +1,7 @@
 """From a validated study to the list of trials: the grid, the seeds, the identities.
 
-A trial's identity is the hash of its resolved config, its seeds and the suite version,
+A trial's identity is the hash of its study name and variant, resolved config, seeds and
+the suite version,
 so the same declaration run again finds its finished trials in the store (resume), and a
 changed value, seed or suite version makes a new trial instead of reusing an old one.
 """
@@ -52,7 +53,8 @@ def plan(study: Study, seeds: int | None = None) -> list[TrialSpec]:
         config_hash = digest(config)
         for s in range(n_seeds):
             ts = derive(study.root_seed, s)
-            trial_id = digest({"config": config, "seeds": ts.as_dict(), "suite": __version__}, 24)
+            trial_id = digest({"study": study.name, "quick": study.quick, "config": config,
+                               "seeds": ts.as_dict(), "suite": __version__}, 24)
             trials.append(TrialSpec(study.name, len(trials), labels, config, ts, config_hash,
                                     trial_id))
     return trials

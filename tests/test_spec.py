@@ -177,3 +177,11 @@ def test_learning_rate_study_crosses_lr_with_four_shapes():
     configs = {(c["lr"], c["n_hidden_layers"], c["n_neurons"]) for t in plan(study)
                for c in [t.config]}
     assert len(configs) == 20 and (10.0, 6, 10) in configs and len(plan(study)) == 100
+
+
+def test_a_quick_trial_never_shares_its_identity_with_a_full_one(tmp_path):
+    text = BASE + "\n[quick]\nseeds = 2\n"  # the quick variant plans the very same configs
+    full = plan(spec.load_file(write(tmp_path, text)))
+    quick = plan(spec.load_file(write(tmp_path, text), quick=True))
+    assert [t.config for t in full] == [t.config for t in quick]
+    assert not {t.trial_id for t in full} & {t.trial_id for t in quick}
