@@ -42,7 +42,7 @@ LEVEL = 0.95
 ALPHA = 0.05
 INTERVAL_METHOD = ("95% Student t interval over seeds: mean ± t(0.975, n−1) · s / √n, where n "
                    "counts the seeds on which the metric is defined (undefined with n < 2)")
-TEST_METHOD = ("paired t-test (scipy.stats.ttest_rel) of the best configuration against each "
+TEST_METHOD = ("Paired t-test (scipy.stats.ttest_rel) of the best configuration against each "
                "other one, over the seed indexes where both are defined (configurations of "
                "one seed index share data, initialisation stream and data order), with Holm's "
                "step-down correction over the comparisons; 'tied' means the Holm-adjusted p is "

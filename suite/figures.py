@@ -91,6 +91,9 @@ def curve_band(series: list[list[float | None]]) -> dict[str, np.ndarray]:
     """Mean, min and max over seeds at each epoch (1-based); missing or undefined
     values (a diverged seed's curve ends early) are left out of that epoch."""
     length = max((len(s) for s in series), default=0)
+    if length == 0:
+        empty = np.array([])
+        return {"epoch": np.arange(1, 1), "mean": empty, "min": empty, "max": empty}
     table = np.full((len(series), length), np.nan)
     for i, s in enumerate(series):
         table[i, :len(s)] = [np.nan if v is None else v for v in s]
@@ -213,6 +216,7 @@ def draw_metric_vs_axis(ctx: FigureContext) -> Figure:
         for i, s in enumerate(series):
             _draw_series(ax, s, i, len(series))
         ax.set_xticks(range(len(series[0]["points"])))
+        ax.set_xlim(-0.5, len(series[0]["points"]) - 0.5)
         ax.set_xticklabels([p["label"] for p in series[0]["points"]], rotation=30,
                            ha="right", fontsize=7)
         ax.set_xlabel(axis, fontsize=8)

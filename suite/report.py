@@ -218,9 +218,11 @@ def tables(study: Study | None, rows: list[dict]) -> list[Table]:
     axes = [a.name for a in study.axes] if study else list(rows[0]["labels"])
     frame = analysis.trials_frame(rows, metrics)
     stats = analysis.seed_stats(frame, axes, metrics)
+    shown = frame.assign(note=[r["note"] for r in rows])  # why a trial diverged
     out = [Table("stats", "Statistics over seeds", stats, analysis.INTERVAL_METHOD + ". "
-                 "n = seeds run, defined = seeds where the metric is defined (a diverged "
-                 "trial's accuracies are undefined, not 0).", split="metric")]
+                 "n = seeds run; defined = seeds where the metric is defined (a trial whose "
+                 "weights became non-finite has undefined accuracies, never 0).",
+                 split="metric")]
     primary = metrics[0]
     try:
         best = analysis.best_and_ties(frame, axes, primary)
@@ -232,7 +234,7 @@ def tables(study: Study | None, rows: list[dict]) -> list[Table]:
         out.append(Table("best", "Best configuration", pd.DataFrame(), f"Not computed: {e}."))
     if study is not None and study.reference:
         out.append(reference(study, stats))
-    out.append(Table("trials", "Trials", frame, "One row per trial (store rows).",
+    out.append(Table("trials", "Trials", shown, "One row per trial (store rows).",
                      collapsed=True))
     return out
 

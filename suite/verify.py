@@ -143,9 +143,10 @@ def _threads(store: Store, rows: list[dict]) -> dict[int, int]:
 
 
 def verify(store: Store, study: str | None = None, sample: int | None = None,
-           seed: int = 0, out=sys.stdout) -> int:
+           seed: int = 0, out=None) -> int:
     """Re-run the selected trials, print one line each and a summary; returns the exit
     status: 0 all match, 1 any mismatch, 2 none mismatched but some could not be re-run."""
+    out = out or sys.stdout
     rows = _rows(store, study)
     if not rows:
         raise SuiteError(f"The store {store.path} holds no trials to verify.")
