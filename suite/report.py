@@ -106,14 +106,14 @@ def slug(name: str) -> str:
 
 
 def page_name(name: str, variant: str) -> str:
-    return slug(name) + ("" if variant == "full" else f"--{slug(variant)}")
+    """'spiral-layers' for the full variant, 'spiral-layers.quick' for the quick one (a dot
+    never occurs in a slug, so no study's page can take another's name)."""
+    return slug(name) + ("" if variant == "full" else f".{slug(variant)}")
 
 
 def environment() -> Environment:
-    env = Environment(loader=PackageLoader("suite", "templates"), autoescape=True,
-                      trim_blocks=True, lstrip_blocks=True)
-    env.filters["cell"] = cell
-    return env
+    return Environment(loader=PackageLoader("suite", "templates"), autoescape=True,
+                       trim_blocks=True, lstrip_blocks=True)
 
 
 # -- building ---------------------------------------------------------------------------

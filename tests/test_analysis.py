@@ -112,3 +112,12 @@ def test_reference_table_says_whether_the_interval_contains_the_number():
         "inside the interval", "outside: published is above the interval",
         "interval undefined (fewer than 2 seeds)", "not run in this variant"]
     assert out.loc[0, "n"] == 3 and out.loc[0, "mean"] == pytest.approx(0.62)
+
+
+def test_a_metric_defined_nowhere_has_no_best_but_still_has_counts():
+    f = frame([(c, s, "diverged", None) for c in "ab" for s in range(2)])
+    with pytest.raises(ValueError, match="no defined values of 'acc'"):
+        analysis.best_and_ties(f, ["width"], "acc")
+    s = analysis.seed_stats(f, ["width"], ["acc"])
+    assert s["diverged"].tolist() == [2, 2] and s["defined"].tolist() == [0, 0]
+    assert s["mean"].isna().all()

@@ -66,7 +66,7 @@ def site(tmp_path_factory):
 
 def test_index_lists_every_variant_with_status_and_link(site):
     index = (site / "index.html").read_text()
-    assert 'href="tiny-report.html"' in index and 'href="tiny-report--quick.html"' in index
+    assert 'href="tiny-report.html"' in index and 'href="tiny-report.quick.html"' in index
     assert "complete (6 trials)" in index and "complete (4 trials)" in index
 
 
@@ -259,7 +259,7 @@ def browser():
 
 
 def test_pages_load_in_chromium_without_errors_and_every_image_decodes(site, browser):
-    for name in ("index.html", "tiny-report.html", "tiny-report--quick.html"):
+    for name in ("index.html", "tiny-report.html", "tiny-report.quick.html"):
         errors, result = browser.load(site / name)
         assert errors == [], name
         assert result["scripts"] == 0, name
@@ -285,8 +285,8 @@ def test_main_job_renders_a_report(tmp_path):
                  ["report", "--store", str(store), "--out", str(out)]):
         subprocess.run([sys.executable, "-m", "suite", *args], check=True, env=env,
                        cwd=tmp_path, capture_output=True)
-    page = (out / "spiral-layers--quick.html").read_text()
-    assert "spiral-layers--quick.html" in (out / "index.html").read_text()
+    page = (out / "spiral-layers.quick.html").read_text()
+    assert "spiral-layers.quick.html" in (out / "index.html").read_text()
     assert page.count('src="data:image/png;base64,') >= 4
     assert "<th>mean</th>" in page and "<th>95% CI low</th>" in page
     assert "Published reference" in page and "<th>contains</th>" in page
