@@ -1,9 +1,12 @@
-"""How people and CI drive the suite: `nox -s tests`, `nox -s lint`, `nox -s quick`.
+"""How people and CI drive the suite: `nox -s tests`, `nox -s lint`, `nox -s quick`,
+`nox -s report`.
 
 Sessions reuse the current environment (`venv_backend="none"`) so that nox never
 resolves a second, different torch; install the project first with
 `pip install -e '.[dev]'`.
 """
+
+from pathlib import Path
 
 import nox
 
@@ -30,3 +33,13 @@ def quick(session):
                             "from suite import registry; print(*registry.names())",
                             silent=True).split():
         session.run("suite", "run", name, "--quick", "--store", store, "--no-progress")
+
+
+@nox.session
+def report(session):
+    """The main job's quick variant, then its HTML report (reports/site/index.html)."""
+    store = session.posargs[0] if session.posargs else "reports/quick.db"
+    Path(store).parent.mkdir(parents=True, exist_ok=True)
+    session.run("python", "-m", "suite", "run", "spiral-layers", "--quick", "--store", store,
+                "--no-progress")
+    session.run("python", "-m", "suite", "report", "--store", store, "--out", "reports/site")

@@ -1,4 +1,4 @@
-"""The `suite` command line: list, show, run and results.
+"""The `suite` command line: list, show, run, results, report and verify.
 
 Errors the user can fix print one sentence on stderr and exit with status 2.
 """
@@ -36,6 +36,15 @@ def _parser() -> argparse.ArgumentParser:
     res.add_argument("--quick", action="store_true", help="the quick variant's trials")
     res.add_argument("--format", choices=FORMATS, default="table")
     res.add_argument("--trials", action="store_true", help="one row per trial, not per config")
+    rep = sub.add_parser("report", help="write the HTML report of every study in the store")
+    rep.add_argument("--store", default="suite.db")
+    rep.add_argument("--out", default="reports/site", help="folder (default: reports/site)")
+    rep.add_argument("--study", action="append", help="only this study (repeatable)")
+    ver = sub.add_parser("verify", help="re-run stored trials and compare them bit for bit")
+    ver.add_argument("--store", default="suite.db")
+    ver.add_argument("--sample", type=_positive, help="re-run K trials (default: all)")
+    ver.add_argument("--study", help="only this study's trials")
+    ver.add_argument("--seed", type=int, default=0, help="seed of the sample (default: 0)")
     return p
 
 
@@ -151,4 +160,29 @@ def _render(frame, fmt: str) -> str:
     return frame.to_string(index=False, float_format=lambda v: f"{v:.4f}")
 
 
-COMMANDS = {"list": cmd_list, "show": cmd_show, "run": cmd_run, "results": cmd_results}
+def cmd_report(args) -> int:
+    from suite.report import build_site
+    from suite.store import Store
+
+    store = Store(args.store, create=False)
+    try:
+        pages = build_site(store, args.out, args.study)
+    finally:
+        store.close()
+    print(f"Wrote {len(pages)} study page(s) and {args.out}/index.html.")
+    return 0
+
+
+def cmd_verify(args) -> int:
+    from suite.store import Store
+    from suite.verify import verify
+
+    store = Store(args.store, create=False)
+    try:
+        return verify(store, study=args.study, sample=args.sample, seed=args.seed)
+    finally:
+        store.close()
+
+
+COMMANDS = {"list": cmd_list, "show": cmd_show, "run": cmd_run, "results": cmd_results,
+            "report": cmd_report, "verify": cmd_verify}

@@ -170,6 +170,17 @@ class Store:
                             (trial_id, name)).fetchone()
         return r[0] if r else None
 
+    def blob_names(self, trial_id: str) -> list[str]:
+        rows = self.db.execute("SELECT name FROM blobs WHERE trial_id = ? ORDER BY name",
+                               (trial_id,))
+        return [r[0] for r in rows]
+
+    def declaration(self, study: str, variant: str) -> dict | None:
+        """The declaration stored by the last run of a study variant, as parsed from TOML."""
+        r = self.db.execute("SELECT declaration FROM studies WHERE name = ? AND variant = ?",
+                            (study, variant)).fetchone()
+        return json.loads(r[0]) if r else None
+
     def variants(self, study: str) -> list[str]:
         rows = self.db.execute("SELECT DISTINCT variant FROM trials WHERE study = ?", (study,))
         return sorted(r[0] for r in rows)
