@@ -1,9 +1,9 @@
 """From a validated study to the list of trials: the grid, the seeds, the identities.
 
 A trial's identity is the hash of its study name and variant, resolved config, seeds and
-the suite version,
-so the same declaration run again finds its finished trials in the store (resume), and a
-changed value, seed or suite version makes a new trial instead of reusing an old one.
+the suite version, so the same declaration run again finds its finished trials in the
+store (resume), and a changed value, seed or suite version makes a new trial instead of
+reusing an old one.
 """
 
 import hashlib
@@ -45,6 +45,13 @@ def grid(study: Study):
         yield {a.name: v.label for a, v in zip(study.axes, combo, strict=True)}, config
 
 
+def identity(study: str, quick: bool, config: dict, seeds: TrialSeeds,
+             version: str = __version__) -> str:
+    """A trial's id: the hash of its study and variant, config, seeds and suite version."""
+    return digest({"study": study, "quick": quick, "config": config, "seeds": seeds.as_dict(),
+                   "suite": version}, 24)
+
+
 def plan(study: Study, seeds: int | None = None) -> list[TrialSpec]:
     """Every trial of the study: each grid point under each seed index."""
     n_seeds = study.seeds if seeds is None else seeds
@@ -53,8 +60,7 @@ def plan(study: Study, seeds: int | None = None) -> list[TrialSpec]:
         config_hash = digest(config)
         for s in range(n_seeds):
             ts = derive(study.root_seed, s)
-            trial_id = digest({"study": study.name, "quick": study.quick, "config": config,
-                               "seeds": ts.as_dict(), "suite": __version__}, 24)
+            trial_id = identity(study.name, study.quick, config, ts)
             trials.append(TrialSpec(study.name, len(trials), labels, config, ts, config_hash,
                                     trial_id))
     return trials

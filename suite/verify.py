@@ -17,7 +17,7 @@ import torch
 
 from suite import __version__, environment
 from suite.errors import SuiteError
-from suite.planning import TrialSpec, digest
+from suite.planning import TrialSpec, digest, identity
 from suite.runner import Job, execute
 from suite.seeding import derive
 from suite.store import Store
@@ -47,8 +47,8 @@ def select(rows: list[dict], sample: int | None, seed: int = 0) -> list[dict]:
 def rebuild(row: dict) -> TrialSpec:
     """The trial's spec from its stored row: seeds derived again, identity hashed again."""
     seeds = derive(row["seeds"]["root"], row["seeds"]["index"])
-    trial_id = digest({"config": row["config"], "seeds": seeds.as_dict(),
-                       "suite": row["suite_version"]}, 24)
+    trial_id = identity(row["study"], row["variant"] == "quick", row["config"], seeds,
+                        row["suite_version"])
     return TrialSpec(row["study"], row["plan_index"], row["labels"], row["config"], seeds,
                      digest(row["config"]), trial_id)
 
@@ -60,7 +60,8 @@ def identity_differences(row: dict, spec: TrialSpec) -> list[str]:
     if spec.config_hash != row["config_hash"]:
         out.append("config_hash: the stored config does not hash to the stored hash")
     if spec.trial_id != row["trial_id"]:
-        out.append("trial_id: config, seeds and suite version do not hash to the stored id")
+        out.append("trial_id: study, variant, config, seeds and suite version do not hash "
+                   "to the stored id")
     return out
 
 
