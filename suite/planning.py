@@ -44,15 +44,26 @@ def grid(study: Study):
         yield {a.name: v.label for a, v in zip(study.axes, combo, strict=True)}, config
 
 
+def identity(config: dict, runtime=()) -> dict:
+    """The config without its run-time settings (see `Task.runtime`)."""
+    return {k: v for k, v in config.items() if k not in runtime}
+
+
+def trial_id(config: dict, seeds: TrialSeeds, runtime=()) -> str:
+    """A trial's identity: the hash of its config (runtime settings left out), its seeds
+    and the suite version."""
+    return digest({"config": identity(config, runtime), "seeds": seeds.as_dict(),
+                   "suite": __version__}, 24)
+
+
 def plan(study: Study, seeds: int | None = None) -> list[TrialSpec]:
     """Every trial of the study: each grid point under each seed index."""
     n_seeds = study.seeds if seeds is None else seeds
     trials = []
     for labels, config in grid(study):
-        config_hash = digest(config)
+        config_hash = digest(identity(config, study.task.runtime))
         for s in range(n_seeds):
             ts = derive(study.root_seed, s)
-            trial_id = digest({"config": config, "seeds": ts.as_dict(), "suite": __version__}, 24)
             trials.append(TrialSpec(study.name, len(trials), labels, config, ts, config_hash,
-                                    trial_id))
+                                    trial_id(config, ts, study.task.runtime)))
     return trials
