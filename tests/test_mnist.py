@@ -326,3 +326,26 @@ def test_cli_quick_architectures_on_the_shipped_data(tmp_path):
     assert rows["128"]["artifacts"]["split"]["mode"] == "offline"
     assert rows["128"]["config"]["data_root"] is None  # the root is recorded, not identity
     assert rows["128"]["artifacts"]["split"]["root"] == str(SHARED)
+
+
+def test_run_time_settings_override_the_declaration_and_only_for_tasks_that_take_them():
+    from suite.runner import with_runtime
+    from suite.tasks import supervised
+
+    declared = tiny_config(Path("/declared"))
+    assert with_runtime(mnist_task.TASK, declared, {"data_root": "/flag"})["data_root"] == "/flag"
+    assert with_runtime(mnist_task.TASK, declared, {"data_root": None})["data_root"] == "/declared"
+    spiral = supervised.TASK.defaults()
+    assert with_runtime(supervised.TASK, spiral, {"data_root": "/flag"}) == spiral
+
+
+def test_missing_data_fails_before_a_run_is_recorded(tmp_path):
+    from suite.runner import run_study
+    from suite.store import Store
+
+    store = Store(tmp_path / "s.db")
+    study = registry.load("mnist-architectures", quick=True)
+    with pytest.raises(SuiteError, match="does not exist"):
+        run_study(study, store, device="cpu", runtime={"data_root": str(tmp_path / "none")})
+    assert store.runs("mnist-architectures") == []
+    store.close()
