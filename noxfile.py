@@ -6,6 +6,7 @@ resolves a second, different torch; install the project first with
 `pip install -e '.[dev]'`.
 """
 
+import os
 from pathlib import Path
 
 import nox
@@ -32,7 +33,17 @@ def quick(session):
     for name in session.run("python", "-c",
                             "from suite import registry; print(*registry.names())",
                             silent=True).split():
-        session.run("suite", "run", name, "--quick", "--store", store, "--no-progress")
+        session.run("suite", "run", name, "--quick", "--store", store, "--no-progress",
+                    env=_data_env())
+
+
+def _data_env() -> dict:
+    """SUITE_DATA_ROOT for the MNIST studies: as set, else the shipped offline copy of the
+    MNIST test set beside the checkout (../shared/data/mnist), when it is there."""
+    shared = Path(__file__).resolve().parent.parent / "shared" / "data" / "mnist"
+    if "SUITE_DATA_ROOT" in os.environ or not shared.is_dir():
+        return {}
+    return {"SUITE_DATA_ROOT": str(shared)}
 
 
 @nox.session

@@ -30,6 +30,10 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--threads", type=_positive, default=1,
                      help="torch threads per trial (recorded; changes low-order bits)")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
+    run.add_argument("--data-root", help="folder with the data files of tasks that read them "
+                     "(MNIST); default: $SUITE_DATA_ROOT, else ~/.cache/suite/data")
+    run.add_argument("--download", action="store_true",
+                     help="let tasks fetch missing data files (needs internet)")
     res = sub.add_parser("results", help="per-configuration statistics over seeds")
     res.add_argument("study")
     res.add_argument("--store", default="suite.db")
@@ -109,7 +113,9 @@ def cmd_run(args) -> int:
     try:
         summary = run_study(study, store, device=args.device, workers=args.workers,
                             seeds=args.seeds, threads=args.threads,
-                            command=_command_line(), progress=not args.no_progress)
+                            command=_command_line(), progress=not args.no_progress,
+                            runtime={"data_root": args.data_root,
+                                     "download": args.download or None})
     finally:
         store.close()
     print(summary.line())

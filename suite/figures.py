@@ -292,3 +292,5 @@ def draw_decision_boundary(ctx: FigureContext) -> Figure:
 
 def _seeds(row: dict) -> TrialSeeds:
     return TrialSeeds(**row["seeds"])
+
+from suite import mnist_figures  # noqa: E402, F401  (registers the MNIST figures)

@@ -45,11 +45,23 @@ def grid(study: Study):
         yield {a.name: v.label for a, v in zip(study.axes, combo, strict=True)}, config
 
 
-def identity(study: str, quick: bool, config: dict, seeds: TrialSeeds,
+def stable_config(config: dict, runtime=()) -> dict:
+    """The config without its run-time settings (see `Task.runtime`)."""
+    return {k: v for k, v in config.items() if k not in runtime}
+
+
+def identity(study: str, quick: bool, config: dict, seeds: TrialSeeds, runtime=(),
              version: str = __version__) -> str:
-    """A trial's id: the hash of its study and variant, config, seeds and suite version."""
-    return digest({"study": study, "quick": quick, "config": config, "seeds": seeds.as_dict(),
-                   "suite": version}, 24)
+    """A trial's id: the hash of its study and variant, config (run-time settings left
+    out), seeds and suite version."""
+    return digest({"study": study, "quick": quick, "config": stable_config(config, runtime),
+                   "seeds": seeds.as_dict(), "suite": version}, 24)
+
+
+def checkpoint_key(config: dict, seeds: TrialSeeds, runtime=()) -> str:
+    """A name for a trial's resumable scratch state (e.g. an Optuna journal)."""
+    return digest({"config": stable_config(config, runtime), "seeds": seeds.as_dict(),
+                   "suite": __version__}, 24)
 
 
 def plan(study: Study, seeds: int | None = None) -> list[TrialSpec]:
@@ -57,10 +69,10 @@ def plan(study: Study, seeds: int | None = None) -> list[TrialSpec]:
     n_seeds = study.seeds if seeds is None else seeds
     trials = []
     for labels, config in grid(study):
-        config_hash = digest(config)
+        config_hash = digest(stable_config(config, study.task.runtime))
         for s in range(n_seeds):
             ts = derive(study.root_seed, s)
-            trial_id = identity(study.name, study.quick, config, ts)
             trials.append(TrialSpec(study.name, len(trials), labels, config, ts, config_hash,
-                                    trial_id))
+                                    identity(study.name, study.quick, config, ts,
+                                             study.task.runtime)))
     return trials

@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from suite import __version__, environment
+from suite import __version__, environment, tasks
 from suite.errors import SuiteError
-from suite.planning import TrialSpec, digest, identity
+from suite.planning import TrialSpec, digest, identity, stable_config
 from suite.runner import Job, execute
 from suite.seeding import derive
 from suite.store import Store
@@ -47,10 +47,11 @@ def select(rows: list[dict], sample: int | None, seed: int = 0) -> list[dict]:
 def rebuild(row: dict) -> TrialSpec:
     """The trial's spec from its stored row: seeds derived again, identity hashed again."""
     seeds = derive(row["seeds"]["root"], row["seeds"]["index"])
-    trial_id = identity(row["study"], row["variant"] == "quick", row["config"], seeds,
+    runtime = tasks.get(row["config"]["task"]).runtime
+    trial_id = identity(row["study"], row["variant"] == "quick", row["config"], seeds, runtime,
                         row["suite_version"])
     return TrialSpec(row["study"], row["plan_index"], row["labels"], row["config"], seeds,
-                     digest(row["config"]), trial_id)
+                     digest(stable_config(row["config"], runtime)), trial_id)
 
 
 def identity_differences(row: dict, spec: TrialSpec) -> list[str]:

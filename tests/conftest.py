@@ -10,6 +10,11 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 
 torch.set_num_threads(1)
 
+# The MNIST studies read the offline copy of the MNIST test set shipped beside the checkout.
+SHARED_MNIST = REPO_ROOT.parent / "shared" / "data" / "mnist"
+if SHARED_MNIST.is_dir():
+    os.environ.setdefault("SUITE_DATA_ROOT", str(SHARED_MNIST))
+
 
 def run_cli(*args, cwd=None, timeout=300, check=False) -> subprocess.CompletedProcess:
     """`python -m suite ARGS` in a fresh process that imports this checkout's suite."""

@@ -57,6 +57,13 @@ class Task:
     figures: tuple[str, ...]
     run: Callable[[Mapping, TrialSeeds, torch.device], TrialOutcome]
     check: Callable[[Mapping, Fail], None] = lambda config, fail: None
+    # Parameters that say where inputs come from or where to keep scratch files, not what
+    # is computed (a data folder, a download flag): left out of the trial's identity, and
+    # settable at run time (`suite run --data-root`) over the declared value.
+    runtime: tuple[str, ...] = ()
+    # Called by the driver before any trial runs, once per distinct config of the pending
+    # trials (runtime settings applied): fetch or check inputs, raise SuiteError early.
+    prepare: Callable[[Mapping], None] = lambda config: None
 
     def defaults(self) -> dict:
         return {k: p.default for k, p in self.params.items()}
