@@ -290,6 +290,7 @@ def test_trial_identity_of_tasks_without_runtime_settings_hashes_the_whole_confi
         assert t.config_hash == digest(t.config)
 
 
+@pytest.mark.parametrize("name", ["mnist-architectures", "mnist-search"])
 def test_studies_declare_registered_figures_and_a_quick_offline_variant(name):
     from suite.figures import FIGURES
     full, quick = registry.load(name), registry.load(name, quick=True)

@@ -10,8 +10,9 @@ import torch
 
 from suite import registry, spec
 from suite.errors import DeclarationError
-from suite.planning import plan
+from suite.planning import checkpoint_key, plan
 from suite.runner import run_study
+from suite.seeding import TrialSeeds
 from suite.store import Store
 from suite.tasks import mnist_search
 
@@ -110,7 +111,8 @@ def test_interrupted_search_resumes_to_the_uninterrupted_result(tiny, monkeypatc
     summary = run_study(study, store, device="cpu", runtime=runtime)
     assert (summary.completed, summary.skipped) == (1, 0)
     (row,) = store.trials("tiny-search", "full")
-    journal = Path(str(store_path) + ".checkpoints") / f"{row['trial_id']}.optuna.log"
+    key = checkpoint_key(row["config"], TrialSeeds(**row["seeds"]), mnist_search.RUNTIME)
+    journal = Path(str(store_path) + ".checkpoints") / f"{key}.optuna.log"
     assert row["artifacts"]["journal"] == str(journal) and journal.is_file()
     assert row["metrics"]["n_trials_resumed"] == 2 and row["metrics"]["n_trials_finished"] == 4
     records = row["artifacts"]["search"]
