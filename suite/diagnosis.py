@@ -22,11 +22,12 @@ Labels, checked in this order (the first rule that fires wins):
 
 When early stopping restored the weights of an earlier epoch (`best_epoch`), the curves
 are cut there: the label describes the model that was kept. `unknown` is given when there
-is no training-loss curve at all. Smoothed means a trailing
-moving average over max(1, n // 10) epochs, so that epoch-to-epoch noise does not decide.
-L_0 is the untrained model's loss when the trial records it (`initial_loss`), else the
-curve's first value. The training-loss curve is `train_loss`, or `loss` for tasks that
-record a single objective (optimiser paths).
+is no training-loss curve at all. Smoothed means a centred moving average over about a
+tenth of the curve (`smooth`), so that epoch-to-epoch noise does not decide. L_0 is the
+untrained model's loss when the trial records it (`initial_loss`), else the curve's first
+value. The training-loss curve is `train_loss`, or `loss` for tasks that record a single
+objective (optimiser paths). The thresholds were set on the notebook's curve shapes
+(tests/test_diagnosis.py), not fitted to the studies' results.
 """
 
 from collections.abc import Mapping, Sequence
@@ -83,12 +84,13 @@ def _array(values) -> np.ndarray:
 
 
 def smooth(x: np.ndarray) -> np.ndarray:
-    """Trailing moving average over max(1, n // 10) points (shorter at the start)."""
-    w = max(1, len(x) // 10)
+    """Centred moving average: point i is the mean of x[i - h .. i + h], h = n // 20
+    (so the window spans about a tenth of the curve), cut short at both ends."""
+    h = len(x) // 20
     c = np.cumsum(np.insert(x, 0, 0.0))
-    idx = np.arange(1, len(x) + 1)
-    lo = np.maximum(idx - w, 0)
-    return (c[idx] - c[lo]) / (idx - lo)
+    idx = np.arange(len(x))
+    lo, hi = np.maximum(idx - h, 0), np.minimum(idx + h + 1, len(x))
+    return (c[hi] - c[lo]) / (hi - lo)
 
 
 def _diverged(loss, l0, status) -> str:

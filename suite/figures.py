@@ -33,3 +33,7 @@ def register(name: str):
         return fn
 
     return wrap
+
+
+# Figure modules register themselves on import (kept last: they import `register`).
+from suite import figures_catalogue  # noqa: E402, F401

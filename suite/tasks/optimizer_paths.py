@@ -113,7 +113,7 @@ def trace(config, device: torch.device) -> np.ndarray:
 
 def path_metrics(path: np.ndarray, surface: Surface, tol: float, radius: float):
     """(metrics, reasons for the undefined ones) of a path on `surface`."""
-    loss = surface.f(path[:, 0], path[:, 1])
+    loss = surface_loss(surface, path)
     dist = np.hypot(path[:, 0], path[:, 1])
     undefined = {}
     if surface.minimum is None:
@@ -133,6 +133,11 @@ def path_metrics(path: np.ndarray, surface: Surface, tol: float, radius: float):
     return metrics, undefined
 
 
+def surface_loss(surface: Surface, path: np.ndarray) -> np.ndarray:
+    with np.errstate(over="ignore", invalid="ignore"):  # a diverged path: inf, nan
+        return surface.f(path[:, 0], path[:, 1])
+
+
 def _first(mask: np.ndarray) -> int | None:
     hits = np.flatnonzero(mask)
     return int(hits[0]) if hits.size else None
@@ -143,7 +148,7 @@ def run(config, seeds: TrialSeeds, device: torch.device) -> TrialOutcome:
     surface = SURFACES[config["surface"]]
     path = trace(config, device)
     metrics, undefined = path_metrics(path, surface, config["tol"], config["escape_radius"])
-    loss = surface.f(path[:, 0], path[:, 1])
+    loss = surface_loss(surface, path)
     finite = bool(np.isfinite(path).all() and np.isfinite(loss).all())
     note = "" if finite else f"non-finite weights or loss at step {len(path) - 1}"
     curves = {"loss": loss.tolist(), "w1": path[:, 0].tolist(), "w2": path[:, 1].tolist()}
