@@ -84,7 +84,7 @@ def roc_pr(trials: list[dict]) -> list[dict]:
     out = []
     for t in representatives(trials):
         a = t["artifacts"]
-        if t["config"].get("threshold") != "fixed" or "test_scores" not in a:
+        if t["config"].get("threshold_rule") != "fixed" or "test_scores" not in a:
             continue
         y, s = a["test_labels"], a["test_scores"]
         fpr, tpr = binary_metrics.roc_points(y, s)

@@ -60,9 +60,9 @@ def test_confusion_matrices_are_summed_over_seeds_in_a_grid():
 
 def test_roc_pr_points_come_from_the_stored_scores_of_fixed_threshold_settings():
     art = {"test_labels": [0, 0, 1, 1], "test_scores": [0.1, 0.4, 0.35, 0.8]}
-    rows = [row(0, {"m": "a"}, config={"threshold": "fixed", "minority": 0.5}, artifacts=art,
-                metrics={"roc_auc": 0.75}),
-            row(1, {"m": "b"}, config={"threshold": "val_f1"}, artifacts=art)]
+    rows = [row(0, {"m": "a"}, config={"threshold_rule": "fixed", "minority": 0.5},
+                artifacts=art, metrics={"roc_auc": 0.75}),
+            row(1, {"m": "b"}, config={"threshold_rule": "val_f1"}, artifacts=art)]
     (c,) = fc.roc_pr(rows)
     assert c["setting"] == "a" and c["roc_auc"] == 0.75
     assert c["fpr"].tolist() == [0, 0, 0.5, 0.5, 1] and c["tpr"].tolist() == [0, 0.5, 0.5, 1, 1]

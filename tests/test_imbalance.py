@@ -72,7 +72,7 @@ def test_recorded_metrics_equal_scikit_learn_on_the_recorded_scores():
 
 def test_the_threshold_is_chosen_without_the_test_set(monkeypatch):
     """Flipping every test label changes the test metrics but not the chosen threshold."""
-    c, seeds = config(minority=0.1, epochs=5, threshold="val_f1"), derive(42, 2)
+    c, seeds = config(minority=0.1, epochs=5, threshold_rule="val_f1"), derive(42, 2)
     plain = im.run(c, seeds, CPU)
     real = im.make_parts
 
@@ -85,7 +85,7 @@ def test_the_threshold_is_chosen_without_the_test_set(monkeypatch):
     other = im.run(c, seeds, CPU)
     assert other.metrics["threshold"] == plain.metrics["threshold"] != 0.5
     assert other.metrics["recall"] != plain.metrics["recall"]
-    assert "max validation F1" in plain.artifacts["threshold_rule"]
+    assert "max validation F1" in plain.artifacts["threshold_reason"]
 
 
 def test_class_weighting_weights_the_positive_terms():

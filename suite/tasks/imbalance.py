@@ -15,11 +15,12 @@ small MLP; both end in one logit trained with BCEWithLogits by minibatches (the 
 - `class_weight = true`: the positive terms of the loss are weighted by n_negative /
   n_positive of the fit part (`pos_weight`), which is scikit-learn's 'balanced' weighting
   up to a constant factor;
-- `threshold = "val_f1"`: the threshold on the predicted probability is the one that
-  maximises F1 on the validation part (candidates: the distinct validation scores; the
-  highest among ties; the midpoint to the next lower score, so the validation predictions
-  are unchanged); without validation positives it falls back to `fixed_threshold`, and
-  the trial says so. `threshold = "fixed"` uses `fixed_threshold` (0.5).
+- `threshold_rule = "val_f1"`: the threshold on the predicted probability is the one
+  that maximises F1 on the validation part (candidates: the distinct validation scores;
+  the highest of equally good ones; then moved halfway down to the next lower score,
+  which leaves the validation predictions unchanged); without validation positives it
+  falls back to `fixed_threshold`, and the trial says so. `threshold_rule = "fixed"`
+  uses `fixed_threshold` (0.5).
 
 Metrics (on the test part): see `suite.binary_metrics`; undefined ones are None with the
 reason in the artifacts (`undefined`), plus the confusion matrix and the test scores and
@@ -85,7 +86,7 @@ PARAMS = {
     "batch_size": P.int_range(32, 1, doc="minibatch size"),
     "epochs": P.int_range(100, 1, doc="training epochs"),
     "class_weight": P.boolean(False, "weight the positive class by n_neg / n_pos"),
-    "threshold": P.choice("fixed", THRESHOLD_RULES, "how the decision threshold is chosen"),
+    "threshold_rule": P.choice("fixed", THRESHOLD_RULES, "how the threshold is chosen"),
     "fixed_threshold": P.Param(0.5, "a float in (0, 1)", lambda v: _num(v) and 0 < v < 1,
                                "threshold on the probability for 'fixed'"),
 }
@@ -174,13 +175,13 @@ def run(config, seeds: TrialSeeds, device: torch.device) -> TrialOutcome:
         undefined = dict.fromkeys(m for m in METRICS if m not in base)
         return TrialOutcome("diverged", base | undefined, history.curves(),
                             note=history.diverged or "non-finite scores")
-    threshold, why = THRESHOLD_RULES[config["threshold"]](
+    threshold, why = THRESHOLD_RULES[config["threshold_rule"]](
         val_scores, parts["val"].y.cpu().numpy(), config)
     test_y = parts["test"].y.cpu().numpy()
     metrics, undefined, cm = binary_metrics.report(test_y, test_scores, threshold)
     (tn, fp), (fn, tp) = cm
     metrics |= base | {"tn": tn, "fp": fp, "fn": fn, "tp": tp, "threshold": threshold}
-    artifacts = {"undefined": undefined, "confusion_matrix": cm, "threshold_rule": why,
+    artifacts = {"undefined": undefined, "confusion_matrix": cm, "threshold_reason": why,
                  "test_scores": test_scores.tolist(), "test_labels": test_y.tolist(),
                  "minority_counts": {k: int(p.y.sum()) for k, p in parts.items()}}
     return TrialOutcome("diverged" if history.diverged else "ok", metrics, history.curves(),
