@@ -8,13 +8,19 @@ import numpy as np
 import pandas as pd
 from scipy import stats as _stats
 
+from suite import diagnosis
 
-def trials_frame(rows: list[dict], metrics) -> pd.DataFrame:
-    """One row per trial: the scientific labels, seed, status and every metric."""
+
+def trials_frame(rows: list[dict], metrics, curves: dict | None = None) -> pd.DataFrame:
+    """One row per trial: the scientific labels, seed, status and every metric. With
+    `curves` ({trial_id: {name: values}}), also the `diagnosis` of each trial's curves
+    (`suite.diagnosis`)."""
     records = []
     for r in rows:
         rec = {**{f"{k}": v for k, v in r["labels"].items()}, "seed": r["seed_index"],
                "status": r["status"], "config_hash": r["config_hash"]}
+        if curves is not None:
+            rec["diagnosis"] = diagnosis.of_trial(r, curves.get(r["trial_id"], {})).label
         rec |= {m: r["metrics"].get(m) for m in metrics}
         records.append(rec)
     return pd.DataFrame.from_records(records)
@@ -32,6 +38,8 @@ def summary(frame: pd.DataFrame, axes: list[str], metrics) -> pd.DataFrame:
         values = grouped[m]
         out[f"{m}_mean"] = values.mean()
         out[f"{m}_std"] = values.std(ddof=1)
+    if "diagnosis" in frame.columns:
+        out["diagnosis"] = grouped["diagnosis"].agg(_most_common)
     return out.reset_index()
 
 
@@ -191,3 +199,13 @@ def _ref_verdict(row) -> str:
         return "inside the interval"
     side = "above" if row["published"] > row["ci_high"] else "below"
     return f"outside: published is {side} the interval"
+
+
+def _most_common(labels: pd.Series) -> str:
+    """The most common label and its count, e.g. 'overfitting (3/5)'; ties go to the
+    label that comes first in `suite.diagnosis.LABELS` (problems before 'good')."""
+    order = diagnosis.LABELS
+    counts = labels.value_counts()
+    top = min(counts[counts == counts.max()].index,
+              key=lambda x: (order.index(x) if x in order else len(order), x))
+    return f"{top} ({counts[top]}/{len(labels)})"

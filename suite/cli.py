@@ -136,9 +136,10 @@ def cmd_results(args) -> int:
     store = Store(args.store, create=False)
     try:
         rows = _rows(store, study)
+        curves = {r["trial_id"]: store.curves(r["trial_id"]) for r in rows}
     finally:
         store.close()
-    frame = analysis.trials_frame(rows, study.metrics)
+    frame = analysis.trials_frame(rows, study.metrics, curves)
     if not args.trials:
         frame = analysis.summary(frame, [a.name for a in study.axes], study.metrics)
     print(_render(frame, args.format))

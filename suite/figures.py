@@ -293,4 +293,7 @@ def draw_decision_boundary(ctx: FigureContext) -> Figure:
 def _seeds(row: dict) -> TrialSeeds:
     return TrialSeeds(**row["seeds"])
 
-from suite import mnist_figures  # noqa: E402, F401  (registers the MNIST figures)
+
+
+# Figure modules register themselves on import (kept last: they import `register`).
+from suite import figures_catalogue, mnist_figures  # noqa: E402, F401

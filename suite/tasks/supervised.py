@@ -3,6 +3,13 @@
 The task behind the spiral studies (and any dataset in `suite.datasets`). Defaults are
 the spiral notebook's: 4000 / 1000 / 500 points, noise 0.3, a 3 x 10 ReLU MLP with a
 sigmoid output, MSE, SGD with lr 0.1, batch 32, 150 epochs.
+
+Regularisers for the capacity studies, all off by default: `weight_decay` (L2, through the
+optimiser), `l1` (a penalty on the weight matrices), `dropout`, and early stopping with
+`patience` epochs on the validation loss (the validation split is its own draw of
+`n_val` points; the best epoch's weights are restored and its numbers reported). With
+`n_hidden_layers = 0` the model is a single linear unit (a perceptron-like logistic unit
+trained by gradient descent). `gap` is train accuracy minus test accuracy.
 """
 
 import io
@@ -38,12 +45,14 @@ PARAMS = {
     "weight_decay": P.non_negative_float(0.0, "L2 penalty (the optimiser's weight_decay)"),
     "batch_size": P.int_range(32, 1, doc="minibatch size"),
     "epochs": P.int_range(150, 1, doc="training epochs"),
+    "l1": P.non_negative_float(0.0, "L1 penalty on the weight matrices (0: off)"),
+    "patience": P.int_range(0, 0, doc="early stopping on the validation loss (0: off)"),
 }
 
 METRICS = ("val_accuracy", "test_accuracy", "train_accuracy", "final_loss", "final_val_loss",
-           "initial_loss", "epochs_run", "n_parameters")
+           "initial_loss", "epochs_run", "n_parameters", "gap", "best_epoch")
 CURVES = ("train_loss", "val_loss", "val_accuracy")
-FIGURES = ("data", "metric_vs_axis", "loss_curves", "decision_boundary")
+FIGURES = ("data", "metric_vs_axis", "loss_curves", "decision_boundary", "gap_per_setting")
 
 
 def check(config, fail) -> None:
@@ -91,25 +100,32 @@ def fit(config, seeds: TrialSeeds, device: torch.device):
     model.to(device)
     torch.manual_seed(seeds.dropout)  # the only consumer of torch's global RNG: dropout masks
     history = train(model, loss_fn, config["loss"], optimizer, splits[0], splits[1],
-                    config["epochs"], config["batch_size"], seeds.generator("order"))
+                    config["epochs"], config["batch_size"], seeds.generator("order"),
+                    l1=config.get("l1", 0.0), patience=config.get("patience", 0))
     return model, loss_fn, splits, history
 
 
 def run(config, seeds: TrialSeeds, device: torch.device) -> TrialOutcome:
     model, loss_fn, (tr, _va, te), history = fit(config, seeds, device)
-    metrics = {"final_loss": history.train_loss[-1], "initial_loss": history.initial_loss,
-               "epochs_run": len(history.train_loss), "n_parameters": count_parameters(model)}
+    i = history.selected  # the last epoch, or the best one early stopping restored
+    metrics = {"final_loss": history.train_loss[i], "initial_loss": history.initial_loss,
+               "epochs_run": len(history.train_loss), "n_parameters": count_parameters(model),
+               "best_epoch": history.best_epoch}
     finite = len(history.val_loss) == len(history.train_loss)
     if finite:
-        metrics |= {"val_accuracy": history.val_accuracy[-1],
+        metrics |= {"val_accuracy": history.val_accuracy[i],
                     "test_accuracy": evaluate(model, loss_fn, config["loss"], te)[1],
                     "train_accuracy": evaluate(model, loss_fn, config["loss"], tr)[1],
-                    "final_val_loss": history.val_loss[-1]}
+                    "final_val_loss": history.val_loss[i]}
+        metrics["gap"] = metrics["train_accuracy"] - metrics["test_accuracy"]
     else:  # the weights are not finite: no prediction means anything
         metrics |= dict.fromkeys(("val_accuracy", "test_accuracy", "train_accuracy",
-                                  "final_val_loss"))
+                                  "final_val_loss", "gap"))
+    artifacts = {} if history.best_epoch is not None else {"undefined": {
+        "best_epoch": "no weights restored (early stopping off, or no finite validation loss)"}}
     return TrialOutcome("diverged" if history.diverged else "ok", metrics, history.curves(),
-                        blobs={"state_dict": state_bytes(model)}, note=history.diverged)
+                        artifacts, blobs={"state_dict": state_bytes(model)},
+                        note=history.diverged)
 
 
 def state_bytes(model: torch.nn.Module) -> bytes:
