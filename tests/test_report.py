@@ -75,7 +75,7 @@ def test_page_has_tables_figures_and_provenance(site):
     for header in ("<th>mean</th>", "<th>95% CI low</th>", "<th>95% CI high</th>",
                    "<th>p (Holm)</th>", "<th>verdict</th>"):
         assert header in page
-    assert page.count('<img class="figure" src="data:image/png;base64,') == 4
+    assert page.count('<img class="figure" src="data:image/png;base64,') >= 4
     assert "Student t interval" in page and "Holm" in page
     for fact in ("git", "torch threads", "root 7, indexes 0–2", "re-run from scratch",
                  "suite verify --store"):
@@ -264,7 +264,9 @@ def test_pages_load_in_chromium_without_errors_and_every_image_decodes(site, bro
         assert errors == [], name
         assert result["scripts"] == 0, name
         assert all(w > 0 and h > 0 and not err for w, h, err in result["images"]), name
-    assert len(browser.load(site / "tiny-report.html")[1]["images"]) == 4
+    page = (site / "tiny-report.html").read_text()
+    images = browser.load(site / "tiny-report.html")[1]["images"]
+    assert len(images) == page.count("<img ") >= 4
 
 
 def test_the_browser_check_catches_errors_and_broken_images(browser, tmp_path):
