@@ -1,9 +1,13 @@
-"""How people and CI drive the suite: `nox -s tests`, `nox -s lint`, `nox -s quick`.
+"""How people and CI drive the suite: `nox -s tests`, `nox -s lint`, `nox -s quick`,
+`nox -s report`, `nox -s bench`.
 
 Sessions reuse the current environment (`venv_backend="none"`) so that nox never
 resolves a second, different torch; install the project first with
 `pip install -e '.[dev]'`.
 """
+
+import os
+from pathlib import Path
 
 import nox
 
@@ -29,7 +33,8 @@ def quick(session):
     for name in session.run("python", "-c",
                             "from suite import registry; print(*registry.names())",
                             silent=True).split():
-        session.run("suite", "run", name, "--quick", "--store", store, "--no-progress")
+        session.run("suite", "run", name, "--quick", "--store", store, "--no-progress",
+                    env=_data_env())
 
 
 @nox.session
@@ -38,8 +43,6 @@ def bench(session):
     .asv/) and the pytest-benchmark micro-benchmarks timed (JSON in .benchmarks/). Not a
     default session: minutes, not seconds. `python -m benchmarks.ratios` measures the
     claimed speed-ups."""
-    import os
-
     sha = session.run("git", "rev-parse", "HEAD", silent=True, external=True).strip()
     session.run("asv", "machine", "--yes")
     session.run("asv", "run", "--python=same", "--quick", "--show-stderr",
@@ -49,3 +52,22 @@ def bench(session):
     session.run("pytest", "-q", "tests/bench", "--benchmark-enable",
                 "--benchmark-timer=time.process_time",
                 "--benchmark-json=.benchmarks/pytest-benchmark.json")
+
+
+def _data_env() -> dict:
+    """SUITE_DATA_ROOT for the MNIST studies: as set, else the shipped offline copy of the
+    MNIST test set beside the checkout (../shared/data/mnist), when it is there."""
+    shared = Path(__file__).resolve().parent.parent / "shared" / "data" / "mnist"
+    if "SUITE_DATA_ROOT" in os.environ or not shared.is_dir():
+        return {}
+    return {"SUITE_DATA_ROOT": str(shared)}
+
+
+@nox.session
+def report(session):
+    """The main job's quick variant, then its HTML report (reports/site/index.html)."""
+    store = session.posargs[0] if session.posargs else "reports/quick.db"
+    Path(store).parent.mkdir(parents=True, exist_ok=True)
+    session.run("python", "-m", "suite", "run", "spiral-layers", "--quick", "--store", store,
+                "--no-progress")
+    session.run("python", "-m", "suite", "report", "--store", store, "--out", "reports/site")

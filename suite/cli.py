@@ -1,4 +1,4 @@
-"""The `suite` command line: list, show, run and results.
+"""The `suite` command line: list, show, run, results, report and verify.
 
 Errors the user can fix print one sentence on stderr and exit with status 2.
 """
@@ -30,12 +30,25 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--threads", type=_positive, default=1,
                      help="torch threads per trial (recorded; changes low-order bits)")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
+    run.add_argument("--data-root", help="folder with the data files of tasks that read them "
+                     "(MNIST); default: $SUITE_DATA_ROOT, else ~/.cache/suite/data")
+    run.add_argument("--download", action="store_true",
+                     help="let tasks fetch missing data files (needs internet)")
     res = sub.add_parser("results", help="per-configuration statistics over seeds")
     res.add_argument("study")
     res.add_argument("--store", default="suite.db")
     res.add_argument("--quick", action="store_true", help="the quick variant's trials")
     res.add_argument("--format", choices=FORMATS, default="table")
     res.add_argument("--trials", action="store_true", help="one row per trial, not per config")
+    rep = sub.add_parser("report", help="write the HTML report of every study in the store")
+    rep.add_argument("--store", default="suite.db")
+    rep.add_argument("--out", default="reports/site", help="folder (default: reports/site)")
+    rep.add_argument("--study", action="append", help="only this study (repeatable)")
+    ver = sub.add_parser("verify", help="re-run stored trials and compare them bit for bit")
+    ver.add_argument("--store", default="suite.db")
+    ver.add_argument("--sample", type=_positive, help="re-run K trials (default: all)")
+    ver.add_argument("--study", help="only this study's trials")
+    ver.add_argument("--seed", type=int, default=0, help="seed of the sample (default: 0)")
     return p
 
 
@@ -100,7 +113,9 @@ def cmd_run(args) -> int:
     try:
         summary = run_study(study, store, device=args.device, workers=args.workers,
                             seeds=args.seeds, threads=args.threads,
-                            command=_command_line(), progress=not args.no_progress)
+                            command=_command_line(), progress=not args.no_progress,
+                            runtime={"data_root": args.data_root,
+                                     "download": args.download or None})
     finally:
         store.close()
     print(summary.line())
@@ -121,9 +136,10 @@ def cmd_results(args) -> int:
     store = Store(args.store, create=False)
     try:
         rows = _rows(store, study)
+        curves = {r["trial_id"]: store.curves(r["trial_id"]) for r in rows}
     finally:
         store.close()
-    frame = analysis.trials_frame(rows, study.metrics)
+    frame = analysis.trials_frame(rows, study.metrics, curves)
     if not args.trials:
         frame = analysis.summary(frame, [a.name for a in study.axes], study.metrics)
     print(_render(frame, args.format))
@@ -151,4 +167,29 @@ def _render(frame, fmt: str) -> str:
     return frame.to_string(index=False, float_format=lambda v: f"{v:.4f}")
 
 
-COMMANDS = {"list": cmd_list, "show": cmd_show, "run": cmd_run, "results": cmd_results}
+def cmd_report(args) -> int:
+    from suite.report import build_site
+    from suite.store import Store
+
+    store = Store(args.store, create=False)
+    try:
+        pages = build_site(store, args.out, args.study)
+    finally:
+        store.close()
+    print(f"Wrote {len(pages)} study page(s) and {args.out}/index.html.")
+    return 0
+
+
+def cmd_verify(args) -> int:
+    from suite.store import Store
+    from suite.verify import verify
+
+    store = Store(args.store, create=False)
+    try:
+        return verify(store, study=args.study, sample=args.sample, seed=args.seed)
+    finally:
+        store.close()
+
+
+COMMANDS = {"list": cmd_list, "show": cmd_show, "run": cmd_run, "results": cmd_results,
+            "report": cmd_report, "verify": cmd_verify}

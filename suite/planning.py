@@ -1,8 +1,9 @@
 """From a validated study to the list of trials: the grid, the seeds, the identities.
 
-A trial's identity is the hash of its resolved config, its seeds and the suite version,
-so the same declaration run again finds its finished trials in the store (resume), and a
-changed value, seed or suite version makes a new trial instead of reusing an old one.
+A trial's identity is the hash of its study name and variant, resolved config, seeds and
+the suite version, so the same declaration run again finds its finished trials in the
+store (resume), and a changed value, seed or suite version makes a new trial instead of
+reusing an old one.
 """
 
 import hashlib
@@ -44,15 +45,34 @@ def grid(study: Study):
         yield {a.name: v.label for a, v in zip(study.axes, combo, strict=True)}, config
 
 
+def stable_config(config: dict, runtime=()) -> dict:
+    """The config without its run-time settings (see `Task.runtime`)."""
+    return {k: v for k, v in config.items() if k not in runtime}
+
+
+def identity(study: str, quick: bool, config: dict, seeds: TrialSeeds, runtime=(),
+             version: str = __version__) -> str:
+    """A trial's id: the hash of its study and variant, config (run-time settings left
+    out), seeds and suite version."""
+    return digest({"study": study, "quick": quick, "config": stable_config(config, runtime),
+                   "seeds": seeds.as_dict(), "suite": version}, 24)
+
+
+def checkpoint_key(config: dict, seeds: TrialSeeds, runtime=()) -> str:
+    """A name for a trial's resumable scratch state (e.g. an Optuna journal)."""
+    return digest({"config": stable_config(config, runtime), "seeds": seeds.as_dict(),
+                   "suite": __version__}, 24)
+
+
 def plan(study: Study, seeds: int | None = None) -> list[TrialSpec]:
     """Every trial of the study: each grid point under each seed index."""
     n_seeds = study.seeds if seeds is None else seeds
     trials = []
     for labels, config in grid(study):
-        config_hash = digest(config)
+        config_hash = digest(stable_config(config, study.task.runtime))
         for s in range(n_seeds):
             ts = derive(study.root_seed, s)
-            trial_id = digest({"config": config, "seeds": ts.as_dict(), "suite": __version__}, 24)
             trials.append(TrialSpec(study.name, len(trials), labels, config, ts, config_hash,
-                                    trial_id))
+                                    identity(study.name, study.quick, config, ts,
+                                             study.task.runtime)))
     return trials

@@ -10,13 +10,13 @@ import multiprocessing
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from tqdm import tqdm
 
 from suite import __version__, environment, tasks
-from suite.planning import TrialSpec, plan
+from suite.planning import TrialSpec, canonical, plan
 from suite.spec import Study
 from suite.store import Store, now
 
@@ -62,6 +62,12 @@ class Job:
     device: str
     threads: int
     run_id: int
+    runtime: dict = field(default_factory=dict)  # run-time settings (see Task.runtime)
+
+
+def with_runtime(task, config: dict, runtime: dict) -> dict:
+    """`config` with the given (not None) run-time settings that `task` accepts applied."""
+    return {**config, **{k: v for k, v in runtime.items() if k in task.runtime and v is not None}}
 
 
 def execute(job: Job) -> tuple[dict, dict, dict]:
@@ -78,10 +84,11 @@ def execute_group(jobs: list[Job]) -> list[tuple[dict, dict, dict]]:
     device = environment.resolve_device(first.device)
     started, t0 = now(), time.perf_counter()
     task = tasks.get(first.spec.config["task"])
+    config = with_runtime(task, first.spec.config, first.runtime)
     if len(jobs) == 1:
-        outcomes = [task.run(first.spec.config, first.spec.seeds, device)]
+        outcomes = [task.run(config, first.spec.seeds, device)]
     else:
-        outcomes = task.run_batch(first.spec.config, [j.spec.seeds for j in jobs], device)
+        outcomes = task.run_batch(config, [j.spec.seeds for j in jobs], device)
     finished, wall = now(), (time.perf_counter() - t0) / len(jobs)
     return [_record(j, o, started, finished, wall, device)
             for j, o in zip(jobs, outcomes, strict=True)]
@@ -140,27 +147,42 @@ def variant_of(study: Study) -> str:
 
 def run_study(study: Study, store: Store, *, device: str = "auto", workers: int = 1,
               seeds: int | None = None, threads: int = 1, executor: str = "local",
-              command: str = "", progress: bool = False) -> RunSummary:
-    """Run every trial of `study` not yet in `store`; each is committed as it finishes."""
+              command: str = "", progress: bool = False,
+              runtime: dict | None = None) -> RunSummary:
+    """Run every trial of `study` not yet in `store`; each is committed as it finishes.
+    `runtime` holds run-time settings (e.g. data_root) for tasks that accept them; tasks
+    that save partial progress get `checkpoint_dir`, a folder beside the store."""
     dev = environment.resolve_device(device)  # fail before any work on a bad device
     variant = variant_of(study)
+    runtime = {"checkpoint_dir": str(store.path) + ".checkpoints", **(runtime or {})}
     with store.study_lock(study.name):
         trials = plan(study, seeds)
         done = store.finished_ids(study.name, variant)
         pending = [t for t in trials if t.trial_id not in done]
         summary = RunSummary(study.name, variant, len(trials), len(trials) - len(pending))
+        _prepare(study.task, pending, runtime)
         store.save_study(study.name, variant, study.source, study.declaration, study.task.name)
         run_id = store.start_run(study.name, variant, command or " ".join(sys.argv),
                                  len(trials), summary.skipped,
                                  environment.fingerprint(dev, threads))
         job = functools.partial(Job, variant=variant, device=str(dev), threads=threads,
-                                run_id=run_id)
+                                run_id=run_id, runtime=runtime)
         # Trials of one config train as one stacked model where that is proven to give each
         # the numbers it gets alone: on the CPU with one thread per trial.
         groups = group_jobs([job(t) for t in pending], dev.type == "cpu" and threads == 1,
                             workers)
         _drive(make_executor(executor, workers), groups, store, summary, run_id, progress)
     return summary
+
+
+def _prepare(task, pending: list[TrialSpec], runtime: dict) -> None:
+    """The task's preparation (fetch or check inputs), once per distinct config."""
+    seen = set()
+    for spec in pending:
+        config = with_runtime(task, spec.config, runtime)
+        if canonical(config) not in seen:
+            seen.add(canonical(config))
+            task.prepare(config)
 
 
 def _drive(executor, groups, store: Store, summary: RunSummary, run_id: int, progress):

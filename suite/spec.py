@@ -36,6 +36,7 @@ expected and what was given.
 """
 
 import copy
+import dataclasses
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -49,6 +50,7 @@ from suite.tasks.base import Task
 TOP_KEYS = ("name", "description", "task", "fixed", "scientific", "nuisance", "metrics",
             "figures", "quick", "reference")
 NUISANCE_KEYS = ("seeds", "root_seed")
+REFERENCE_KEYS = ("metric", "source", "values")
 QUICK_KEYS = ("seeds", "fixed", "scientific")
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 
@@ -131,8 +133,11 @@ def parse(raw: dict, source: str, *, quick: bool = False) -> Study:
     if not isinstance(name, str) or not NAME_RE.match(name):
         c.fail("name", "a lowercase name of letters, digits and dashes", name)
     full = _build(raw, c, quick=False)
+    _check_reference(raw.get("reference"), c, full)
     quick_study = _build(_with_quick(raw, c), c, quick=True)
-    return quick_study if quick else full
+    # Both variants keep the file's own declaration (with its [quick] table), so that the
+    # one stored with a run parses back to the same study.
+    return dataclasses.replace(quick_study, declaration=raw) if quick else full
 
 
 def _with_quick(raw: dict, c: _Checker) -> dict:
@@ -287,3 +292,35 @@ def _check_points(study: Study, c: _Checker) -> None:
             c.fail(key, f"{expected} (at the grid point {where})", given)
 
         study.task.check(config, fail)
+
+
+def _check_reference(ref, c: _Checker, study: Study) -> None:
+    """A published reference: one of the study's metrics, keyed by labels of its single
+    scientific axis (the full variant's labels; the quick variant may run fewer)."""
+    if ref is None:
+        return
+    if not isinstance(ref, dict):
+        c.fail("reference", "a table with 'metric', 'source' and 'values'", ref)
+    c.unknown_keys(ref, REFERENCE_KEYS, "reference.")
+    metric = ref.get("metric")
+    if metric not in study.metrics:
+        names = ", ".join(f"'{m}'" for m in study.metrics)
+        c.fail("reference.metric", f"one of the study's metrics ({names})", metric,
+               did_you_mean(metric, study.metrics))
+    c.typed(ref, "source", str, "a string saying where the published numbers come from",
+            "reference.")
+    if len(study.axes) != 1:
+        names = ", ".join(f"'{a.name}'" for a in study.axes)
+        c.fail("reference", f"given only for a study with one scientific axis (this one has "
+               f"{len(study.axes)}: {names})", "[reference]")
+    values = ref.get("values")
+    if not isinstance(values, dict) or not values:
+        c.fail("reference.values", "a non-empty table of numbers keyed by axis label", values)
+    axis = study.axes[0]
+    labels = [v.label for v in axis.values]
+    for key, value in values.items():
+        if key not in labels:
+            c.fail(f"reference.values.{key}", f"a label of the axis '{axis.name}' "
+                   f"({', '.join(repr(x) for x in labels)})", key, did_you_mean(key, labels))
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            c.fail(f"reference.values.{key}", "a number", value)

@@ -11,7 +11,6 @@ import fcntl
 import json
 import os
 import sqlite3
-import zlib
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -171,6 +170,17 @@ class Store:
                             (trial_id, name)).fetchone()
         return r[0] if r else None
 
+    def blob_names(self, trial_id: str) -> list[str]:
+        rows = self.db.execute("SELECT name FROM blobs WHERE trial_id = ? ORDER BY name",
+                               (trial_id,))
+        return [r[0] for r in rows]
+
+    def declaration(self, study: str, variant: str) -> dict | None:
+        """The declaration stored by the last run of a study variant, as parsed from TOML."""
+        r = self.db.execute("SELECT declaration FROM studies WHERE name = ? AND variant = ?",
+                            (study, variant)).fetchone()
+        return json.loads(r[0]) if r else None
+
     def variants(self, study: str) -> list[str]:
         rows = self.db.execute("SELECT DISTINCT variant FROM trials WHERE study = ?", (study,))
         return sorted(r[0] for r in rows)
@@ -189,12 +199,14 @@ class Store:
     # -- one writer per study --------------------------------------------------------------
     @contextmanager
     def study_lock(self, study: str):
-        """Hold the store's lock for `study` (refused if another process holds it)."""
-        lock_path = self.path.with_name(self.path.name + ".lock")
-        with open(lock_path, "a+b") as f:
-            offset = zlib.crc32(study.encode()) & 0x3FFFFFFF
+        """Hold the store's lock for `study`, refused while another run holds it. An OS
+        lock (flock) on `<store>.locks/<study>`: it dies with its process, so a killed run
+        never leaves a stale lock behind."""
+        folder = self.path.with_name(self.path.name + ".locks")
+        folder.mkdir(exist_ok=True)
+        with open(folder / study, "a+b") as f:
             try:
-                fcntl.lockf(f, fcntl.LOCK_EX | fcntl.LOCK_NB, 1, offset)
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError:
                 raise StoreError(f"Another 'suite run' of study '{study}' is writing to "
                                  f"{self.path} right now; wait for it to finish, or use "
@@ -202,7 +214,7 @@ class Store:
             try:
                 yield
             finally:
-                fcntl.lockf(f, fcntl.LOCK_UN, 1, offset)
+                fcntl.flock(f, fcntl.LOCK_UN)
 
 
 def _none_if_nan(v):

@@ -8,9 +8,12 @@ is `suite.training`'s: per epoch a fresh permutation, one optimiser step per min
 the size-weighted mean training loss, then the validation loss and accuracy. A model
 stops early when its training loss is not finite (it diverged); the others go on.
 
-Per-model stopping is the seam for early stopping: a rule that looks at one model's
-history after each epoch and calls `Run.stop(s)`, which freezes that model's weights as
-its final ones while the batch goes on (see `_patience_rule`).
+The regularisers are `suite.training.train`'s, per model: `config["l1"]` adds
+l1 * sign(w) to every weight's gradient (not the biases'), and `config["patience"]` > 0
+stops a model whose validation loss has not improved for that many epochs
+(`training.EarlyStopping`) and restores the weights of its best epoch (`best_epoch`),
+unless it diverged with a non-finite loss. A stopped model's weights are frozen as its
+final ones (`Run.stop`) while the batch goes on.
 """
 
 import functools
@@ -25,7 +28,7 @@ from suite.batched import ALIGN, StackedMLP, up
 from suite.datasets import Points
 from suite.models import MODELS, widths_of
 from suite.seeding import TrialSeeds
-from suite.training import History
+from suite.training import EarlyStopping, History
 
 EVAL_ROWS = 2048  # rows per slice of a forward pass over a whole split
 
@@ -46,12 +49,9 @@ def n_outputs(config, n_classes: int) -> int:
     return n_classes if config["loss"] == "cross_entropy" else 1
 
 
-def fit_batch(config, seeds_list: list[TrialSeeds], device, *, l1: float = 0.0,
-              patience: int | None = None) -> list[Fitted]:
+def fit_batch(config, seeds_list: list[TrialSeeds], device) -> list[Fitted]:
     """Train one model per seed; models whose data have different numbers of classes
-    (hence output widths) train in separate batches. `l1` adds l1 * sign(w) to every
-    weight's gradient; `patience` stops a model whose validation loss has not improved
-    for that many epochs."""
+    (hence output widths) train in separate batches."""
     from suite.tasks.supervised import make_splits
 
     device = torch.device(device)
@@ -62,7 +62,7 @@ def fit_batch(config, seeds_list: list[TrialSeeds], device, *, l1: float = 0.0,
     fitted: list = [None] * len(seeds_list)
     for n_classes, idx in by_classes.items():
         run = Run(config, [seeds_list[i] for i in idx], [splits[i] for i in idx], n_classes,
-                  device, l1=l1, patience=patience)
+                  device)
         for i, f in zip(idx, run.fit(), strict=True):
             fitted[i] = f
     return fitted
@@ -71,10 +71,10 @@ def fit_batch(config, seeds_list: list[TrialSeeds], device, *, l1: float = 0.0,
 class Run:
     """One batch of models being trained."""
 
-    def __init__(self, config, seeds_list, splits, n_classes, device, *, l1=0.0,
-                 patience=None):
+    def __init__(self, config, seeds_list, splits, n_classes, device):
         self.config, self.seeds, self.splits, self.device = config, seeds_list, splits, device
-        self.S, self.l1, self.patience = len(seeds_list), l1, patience
+        self.S, self.l1 = len(seeds_list), config.get("l1", 0.0)
+        self.patience = config.get("patience", 0)
         n_in, n_out = splits[0][0].x.shape[1], n_outputs(config, n_classes)
         self.modules = [MODELS[config["model"]](config, n_in, n_out, s.generator("init"))
                         for s in seeds_list]
@@ -87,6 +87,8 @@ class Run:
         self.order = [s.generator("order") for s in seeds_list]
         self.dropout = [s.generator("dropout", device) for s in seeds_list]
         self.stopped: dict[int, list] = {}  # model -> its weights when it stopped
+        self.stoppers = [EarlyStopping(self.patience) for _ in seeds_list]
+        self.best: dict[int, list] = {}  # model -> its best epoch's weights (patience > 0)
 
     def _stack_split(self, i: int):
         """(x [S, n, padded inputs], targets [S, n, padded outputs], labels [S, n])."""
@@ -122,6 +124,7 @@ class Run:
             h.train_loss.append(train_losses[s])
             if not math.isfinite(train_losses[s]):
                 h.diverged = f"non-finite training loss at epoch {len(h.train_loss)}"
+                self.best.pop(s, None)  # as training.train: no weights restored
                 self.stop(s)
         if len(self.stopped) == self.S:
             return
@@ -130,9 +133,18 @@ class Run:
             if s not in self.stopped:
                 self.histories[s].val_loss.append(val_loss[s])
                 self.histories[s].val_accuracy.append(val_acc[s])
-                if self.patience is not None and _patience_rule(self.histories[s],
-                                                                 self.patience):
-                    self.stop(s)
+                if self.patience > 0:
+                    self._early_stopping(s, val_loss[s])
+
+    def _early_stopping(self, s: int, val_loss: float) -> None:
+        """`training.train`'s rule for model s: keep its best epoch's weights; stop it
+        `patience` epochs after its last improvement."""
+        stopper = self.stoppers[s]
+        stop = stopper.update(val_loss)
+        if stopper.best_epoch == stopper.epoch:
+            self.best[s] = self.net.weights(s)
+        if stop:
+            self.stop(s)
 
     def stop(self, s: int) -> None:
         """Freeze model s: its weights now are its final weights; the batch goes on."""
@@ -210,6 +222,9 @@ class Run:
     def _finish(self) -> list[Fitted]:
         for s, weights in self.stopped.items():
             self.net.set_weights(s, weights)
+        for s, weights in self.best.items():  # early stopping restores the best epoch
+            self.net.set_weights(s, weights)
+            self.histories[s].best_epoch = self.stoppers[s].best_epoch
         _, train_acc = self.evaluate(self.data[0])
         _, test_acc = self.evaluate(self.data[2])
         out = []
@@ -237,13 +252,6 @@ def _finalise(h: History) -> None:
     if not h.diverged and h.train_loss and h.train_loss[-1] > h.initial_loss:
         h.diverged = (f"training loss rose from {h.initial_loss:.6g} (untrained) "
                       f"to {h.train_loss[-1]:.6g}")
-
-
-def _patience_rule(h: History, patience: int) -> bool:
-    """True when the last `patience` validation losses are all above the best before."""
-    if len(h.val_loss) <= patience:
-        return False
-    return min(h.val_loss[-patience:]) >= min(h.val_loss[:-patience])
 
 
 def _stack(config, n_in: int, n_out: int, S: int, device) -> StackedMLP:

@@ -102,14 +102,26 @@ def test_a_diverging_model_stops_alone_and_its_neighbours_go_on():
         assert same(batch[i], fit_batch(cfg, [s[i]], "cpu")[0])
 
 
-def test_l1_and_patience_keep_the_batch_promise():
-    cfg, s = config(epochs=8, lr=0.5), seeds(5)
-    batch = fit_batch(cfg, s, "cpu", l1=1e-3, patience=1)
-    assert any(len(f.history.train_loss) < 8 for f in batch)  # someone stopped early
-    plain = fit_batch(cfg, s[:1], "cpu")[0]
-    assert not same(batch[0], plain)  # the penalty changes the weights
+L1_PATIENCE = {
+    "l1": {"l1": 1e-3},
+    "patience 1, l1": {"l1": 1e-3, "patience": 1},
+    "patience 2, adam, dropout": {"patience": 2, "optimizer": "adam", "lr": 0.05,
+                                  "dropout": 0.2},
+}
+
+
+@pytest.mark.parametrize("over", L1_PATIENCE.values(), ids=L1_PATIENCE.keys())
+def test_l1_and_patience_keep_the_batch_promise(over):
+    cfg, s = config(**{"epochs": 8, "lr": 0.5, **over}), seeds(5)
+    batch = fit_batch(cfg, s, "cpu")
+    if over.get("patience"):
+        assert any(len(f.history.train_loss) < 8 for f in batch)  # someone stopped early
+        assert all(f.history.best_epoch is not None for f in batch)
+    plain = fit_batch({**cfg, "l1": 0.0, "patience": 0}, s[:1], "cpu")[0]
+    assert not same(batch[0], plain)  # the penalty or the restored epoch changes the weights
     for i in (0, 4):
-        assert same(batch[i], fit_batch(cfg, [s[i]], "cpu", l1=1e-3, patience=1)[0])
+        alone = fit_batch(cfg, [s[i]], "cpu")[0]
+        assert same(batch[i], alone) and batch[i].history.best_epoch == alone.history.best_epoch
 
 
 def test_the_runner_stores_the_numbers_each_trial_gets_alone(tmp_path):

@@ -1,11 +1,15 @@
 """Tasks by name: the code that runs one trial of a study (see `suite.tasks.base`)."""
 
 from suite.errors import UnknownNameError, did_you_mean
-from suite.tasks import supervised
+from suite.tasks import imbalance, mnist, mnist_search, optimizer_paths, supervised
 from suite.tasks.base import Task, TrialOutcome
 
 TASKS: dict[str, Task] = {
     "supervised": supervised.TASK,
+    "mnist": mnist.TASK,
+    "mnist-search": mnist_search.TASK,
+    "optimizer-path": optimizer_paths.TASK,
+    "imbalance": imbalance.TASK,
 }
 
 

@@ -60,6 +60,13 @@ class Task:
     # Optional: run(config, seeds, device) for several seeds at once, one outcome per seed,
     # each equal to what `run` gives it alone (the runner then batches trials by config).
     run_batch: Callable[[Mapping, list[TrialSeeds], torch.device], list[TrialOutcome]] | None = None
+    # Parameters that say where inputs come from or where to keep scratch files, not what
+    # is computed (a data folder, a download flag): left out of the trial's identity, and
+    # settable at run time (`suite run --data-root`) over the declared value.
+    runtime: tuple[str, ...] = ()
+    # Called by the driver before any trial runs, once per distinct config of the pending
+    # trials (runtime settings applied): fetch or check inputs, raise SuiteError early.
+    prepare: Callable[[Mapping], None] = lambda config: None
 
     def defaults(self) -> dict:
         return {k: p.default for k, p in self.params.items()}

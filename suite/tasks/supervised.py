@@ -3,6 +3,13 @@
 The task behind the spiral studies (and any dataset in `suite.datasets`). Defaults are
 the spiral notebook's: 4000 / 1000 / 500 points, noise 0.3, a 3 x 10 ReLU MLP with a
 sigmoid output, MSE, SGD with lr 0.1, batch 32, 150 epochs.
+
+Regularisers for the capacity studies, all off by default: `weight_decay` (L2, through the
+optimiser), `l1` (a penalty on the weight matrices), `dropout`, and early stopping with
+`patience` epochs on the validation loss (the validation split is its own draw of
+`n_val` points; the best epoch's weights are restored and its numbers reported). With
+`n_hidden_layers = 0` the model is a single linear unit (a perceptron-like logistic unit
+trained by gradient descent). `gap` is train accuracy minus test accuracy.
 """
 
 import io
@@ -39,12 +46,14 @@ PARAMS = {
     "weight_decay": P.non_negative_float(0.0, "L2 penalty (the optimiser's weight_decay)"),
     "batch_size": P.int_range(32, 1, doc="minibatch size"),
     "epochs": P.int_range(150, 1, doc="training epochs"),
+    "l1": P.non_negative_float(0.0, "L1 penalty on the weight matrices (0: off)"),
+    "patience": P.int_range(0, 0, doc="early stopping on the validation loss (0: off)"),
 }
 
 METRICS = ("val_accuracy", "test_accuracy", "train_accuracy", "final_loss", "final_val_loss",
-           "initial_loss", "epochs_run", "n_parameters")
+           "initial_loss", "epochs_run", "n_parameters", "gap", "best_epoch")
 CURVES = ("train_loss", "val_loss", "val_accuracy")
-FIGURES = ("data", "metric_vs_axis", "loss_curves", "decision_boundary")
+FIGURES = ("data", "metric_vs_axis", "loss_curves", "decision_boundary", "gap_per_setting")
 
 
 def check(config, fail) -> None:
@@ -60,8 +69,6 @@ def check(config, fail) -> None:
              n)
     if config["skip_last_hidden_activation"] and config["n_hidden_layers"] == 0:
         fail("skip_last_hidden_activation", "false when there is no hidden layer", True)
-
-
 
 
 def make_splits(config, seeds: TrialSeeds) -> tuple[datasets.Points, ...]:
@@ -100,17 +107,23 @@ def run_batch(config, seeds_list: list[TrialSeeds], device: torch.device) -> lis
 
 def outcome(f: Fitted) -> TrialOutcome:
     history = f.history
-    metrics = {"final_loss": history.train_loss[-1], "initial_loss": history.initial_loss,
-               "epochs_run": len(history.train_loss), "n_parameters": count_parameters(f.model)}
+    i = history.selected  # the last epoch, or the best one early stopping restored
+    metrics = {"final_loss": history.train_loss[i], "initial_loss": history.initial_loss,
+               "epochs_run": len(history.train_loss), "n_parameters": count_parameters(f.model),
+               "best_epoch": history.best_epoch}
     finite = len(history.val_loss) == len(history.train_loss)
     if finite:
-        metrics |= {"val_accuracy": history.val_accuracy[-1], "test_accuracy": f.test_accuracy,
-                    "train_accuracy": f.train_accuracy, "final_val_loss": history.val_loss[-1]}
+        metrics |= {"val_accuracy": history.val_accuracy[i], "test_accuracy": f.test_accuracy,
+                    "train_accuracy": f.train_accuracy, "final_val_loss": history.val_loss[i]}
+        metrics["gap"] = metrics["train_accuracy"] - metrics["test_accuracy"]
     else:  # the weights are not finite: no prediction means anything
         metrics |= dict.fromkeys(("val_accuracy", "test_accuracy", "train_accuracy",
-                                  "final_val_loss"))
+                                  "final_val_loss", "gap"))
+    artifacts = {} if history.best_epoch is not None else {"undefined": {
+        "best_epoch": "no weights restored (early stopping off, or no finite validation loss)"}}
     return TrialOutcome("diverged" if history.diverged else "ok", metrics, history.curves(),
-                        blobs={"state_dict": state_bytes(f.model)}, note=history.diverged)
+                        artifacts, blobs={"state_dict": state_bytes(f.model)},
+                        note=history.diverged)
 
 
 def state_bytes(model: torch.nn.Module) -> bytes:

@@ -1,0 +1,139 @@
+"""MNIST digits classified by an MLP: Flatten -> hidden ReLU layers -> 10 logits.
+
+The notebook's recipe: Adam (lr 1e-3), cross-entropy, batch 32 (Keras' default), 10
+epochs, pixels scaled to [0, 1]. Data and splits as in `suite.mnist` (the standard
+60,000 / 10,000 split, or the documented offline split of the official test set). The
+trial stores test accuracy, per-class accuracy and the confusion matrix, and the split it
+used (`artifacts["split"]`).
+"""
+
+import io
+
+import torch
+
+from suite import catalogue, mnist
+from suite import params as P
+from suite.datasets import Points
+from suite.models import MLP, count_parameters, init_
+from suite.seeding import TrialSeeds
+from suite.tasks.base import Task, TrialOutcome
+from suite.training import evaluate, predict_labels, train
+
+LOSS = "cross_entropy"
+
+# Where and how the data is read. data_root and download are run-time settings: they say
+# where the bytes come from, not what is computed, so they are left out of the trial's
+# identity (RUNTIME); the split that was used is recorded in each trial's artifacts.
+DATA_PARAMS = {
+    "data_root": P.Param(None, "a folder path (or omitted: --data-root, $SUITE_DATA_ROOT or "
+                         "~/.cache/suite/data)", lambda v: v is None or
+                         (isinstance(v, str) and v != ""), "folder with the MNIST IDX files"),
+    "download": P.boolean(False, "fetch the files with torchvision when missing (internet)"),
+    "split": P.choice("auto", mnist.SPLITS, "standard, offline, or auto (standard when the "
+                      "training files are present)"),
+    "val_fraction": P.Param(0.2, "a float in (0, 1)", lambda v: isinstance(v, int | float)
+                            and not isinstance(v, bool) and 0 < v < 1,
+                            "share of the development set held out for validation"),
+    "offline_test": P.int_range(2000, 1, 9999, "offline split: test digits held out of the "
+                                "10,000"),
+}
+RUNTIME = ("data_root", "download")
+
+PARAMS = {
+    **DATA_PARAMS,
+    "hidden": P.widths([128], "widths of the hidden layers, e.g. [256, 128]"),
+    "activation": P.choice("relu", catalogue.ACTIVATIONS, "hidden activation"),
+    "optimizer": P.choice("adam", catalogue.OPTIMIZERS, "optimiser"),
+    "lr": P.positive_float(1e-3, "learning rate (Keras' Adam default)"),
+    "batch_size": P.int_range(32, 1, doc="minibatch size (Keras' default)"),
+    "epochs": P.int_range(10, 1, doc="training epochs"),
+}
+
+METRICS = ("test_accuracy", "val_accuracy", "train_accuracy", "final_loss", "final_val_loss",
+           "initial_loss", "epochs_run", "n_parameters", "n_train", "n_test")
+CURVES = ("train_loss", "val_loss", "val_accuracy")
+FIGURES = ("confusion_matrix", "metric_vs_axis", "loss_curves")
+
+
+def widths(hidden) -> list[int]:
+    return [hidden] if isinstance(hidden, int) else list(hidden)
+
+
+def prepare(config) -> None:
+    """Run once in the driver before any trial: fetch the files if asked, and fail early,
+    with one clear sentence, when they are missing or broken."""
+    root = mnist.resolve_root(config["data_root"])
+    if config["download"]:
+        mnist.download(root)
+    mode = mnist.resolve_split(root, config["split"])
+    mnist.check_torchvision()
+    for part in ("test", "train") if mode == "standard" else ("test",):
+        mnist.read_part(*mnist.locate(root, part))
+
+
+def load(config, seeds: TrialSeeds) -> mnist.Split:
+    root = mnist.resolve_root(config["data_root"])
+    return mnist.load_split(root, config["split"], seeds.split("data", 2),
+                            config["val_fraction"], config["offline_test"])
+
+
+def build(config, seeds: TrialSeeds, hidden: list[int], lr: float, init_seed: int | None = None):
+    """The seeded MLP (784 -> hidden -> 10 logits), its loss and its optimiser."""
+    model = MLP(28 * 28, hidden, mnist.N_CLASSES, config["activation"], "identity")
+    gen = seeds.generator("init") if init_seed is None else torch.Generator().manual_seed(init_seed)
+    init_(model, gen)
+    optimizer = catalogue.get("optimizer", config["optimizer"])(model.parameters(), lr=lr)
+    return model, catalogue.get("loss", LOSS)(), optimizer
+
+
+@torch.inference_mode()
+def confusion(model, data: Points) -> torch.Tensor:
+    """Counts[true, predicted] over `data` (rows: true digits)."""
+    model.eval()
+    pred = predict_labels(LOSS, model(data.x))
+    k = mnist.N_CLASSES
+    return torch.bincount(data.y * k + pred, minlength=k * k).reshape(k, k).cpu()
+
+
+def class_report(counts: torch.Tensor) -> dict:
+    """Accuracy overall and per true class (None for a class absent from the data)."""
+    per_class = [None if int(row.sum()) == 0 else float(row[i]) / float(row.sum())
+                 for i, row in enumerate(counts)]
+    total = int(counts.sum())
+    return {"accuracy": float(counts.trace()) / total if total else None,
+            "per_class_accuracy": per_class, "confusion_matrix": counts.tolist()}
+
+
+def run(config, seeds: TrialSeeds, device: torch.device) -> TrialOutcome:
+    data = load(config, seeds)
+    tr, va, te = (p.to(device) for p in (data.train, data.val, data.test))
+    model, loss_fn, optimizer = build(config, seeds, widths(config["hidden"]), config["lr"])
+    model.to(device)
+    history = train(model, loss_fn, LOSS, optimizer, tr, va, config["epochs"],
+                    config["batch_size"], seeds.generator("order"))
+    metrics = {"final_loss": history.train_loss[-1], "initial_loss": history.initial_loss,
+               "epochs_run": len(history.train_loss), "n_parameters": count_parameters(model),
+               "n_train": len(tr.y), "n_test": len(te.y)}
+    artifacts = {"split": data.info}
+    if len(history.val_loss) == len(history.train_loss):
+        report = class_report(confusion(model, te))
+        metrics |= {"test_accuracy": report["accuracy"], "val_accuracy": history.val_accuracy[-1],
+                    "train_accuracy": evaluate(model, loss_fn, LOSS, tr)[1],
+                    "final_val_loss": history.val_loss[-1]}
+        artifacts |= {k: report[k] for k in ("per_class_accuracy", "confusion_matrix")}
+    else:  # the weights are not finite: no prediction means anything
+        metrics |= dict.fromkeys(("test_accuracy", "val_accuracy", "train_accuracy",
+                                  "final_val_loss"))
+    return TrialOutcome("diverged" if history.diverged else "ok", metrics, history.curves(),
+                        artifacts, {"state_dict": state_bytes(model)}, history.diverged)
+
+
+def state_bytes(model: torch.nn.Module) -> bytes:
+    buffer = io.BytesIO()
+    torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, buffer)
+    return buffer.getvalue()
+
+
+TASK = Task(name="mnist", description=__doc__.strip().splitlines()[0], params=PARAMS,
+            metrics=METRICS, curves=CURVES, figures=FIGURES, run=run, runtime=RUNTIME,
+            prepare=prepare)

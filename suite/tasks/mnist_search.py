@@ -1,0 +1,242 @@
+"""An Optuna search over MNIST MLPs (depth, widths, learning rate); the best is retrained.
+
+One suite trial is one whole search. Each of `n_trials` Optuna trials picks 1-4 hidden
+layers of 32-256 units (steps of 32) and a learning rate in {1e-2, 1e-3, 1e-4}, and scores
+them by the mean final validation accuracy of `executions` trainings (the notebook's
+executions per trial) on the training part. The best configuration is then retrained on the
+whole development set (training + validation parts) and tested. Every Optuna trial's
+numbers are stored in `artifacts["search"]`.
+
+Seeds. The k-th finished Optuna trial is suggested by a fresh sampler seeded with the k-th
+seed derived from the trial's `sampler` seed, given the finished trials before it, so the
+suggestions depend on the seeds and the history only: a resumed search makes the same
+choices as one that was never interrupted. Execution e trains from the e-th seeds derived
+from `init` and `order` (the same for every configuration: paired scores); the retrain
+uses the `init` and `order` seeds themselves.
+
+Resume. Given `checkpoint_dir` (the runner passes `<store>.checkpoints`), the search keeps
+Optuna's journal of its trials there, in `<trial_id>.optuna.log`, and a search that was cut
+short continues from its finished Optuna trials (the one interrupted is marked failed and
+drawn again). A finished search is a stored suite trial, skipped like any other. Without
+`checkpoint_dir` the search lives in memory.
+
+With Optuna's default of 10 startup trials, TPE draws its first 10 suggestions at random, so
+the notebook's 5-trial search is a seeded random search (like its Keras RandomSearch); set
+`n_startup_trials` lower to let TPE model the history sooner.
+"""
+
+import math
+import statistics
+from pathlib import Path
+
+import optuna
+import torch
+from optuna.trial import TrialState
+
+from suite import params as P
+from suite.models import count_parameters
+from suite.seeding import TrialSeeds
+from suite.tasks import mnist
+from suite.tasks.base import Task, TrialOutcome
+from suite.training import run_epoch
+
+SAMPLERS = {
+    "tpe": lambda seed, startup: optuna.samplers.TPESampler(seed=seed, n_startup_trials=startup),
+    "random": lambda seed, startup: optuna.samplers.RandomSampler(seed=seed),
+}
+
+
+def _floats(v) -> bool:
+    return isinstance(v, list) and len(v) > 0 and all(
+        isinstance(x, int | float) and not isinstance(x, bool) and x > 0 for x in v)
+
+
+PARAMS = {
+    **mnist.DATA_PARAMS,
+    "checkpoint_dir": P.Param(None, "a folder path, or omitted (search kept in memory)",
+                              lambda v: v is None or (isinstance(v, str) and v != ""),
+                              "where the Optuna journal of a search is kept (set by the runner)"),
+    "min_layers": P.int_range(1, 1, 20, "fewest hidden layers"),
+    "max_layers": P.int_range(4, 1, 20, "most hidden layers"),
+    "units_low": P.int_range(32, 1, doc="fewest units per hidden layer"),
+    "units_high": P.int_range(256, 1, doc="most units per hidden layer"),
+    "units_step": P.int_range(32, 1, doc="step of the units grid"),
+    "lrs": P.Param([1e-2, 1e-3, 1e-4], "a non-empty list of positive floats", _floats,
+                   "learning rates to choose from"),
+    "n_trials": P.int_range(5, 1, doc="Optuna trials (configurations tried)"),
+    "executions": P.int_range(3, 1, doc="trainings per configuration (seeds), averaged"),
+    "sampler": P.choice("tpe", SAMPLERS, "Optuna sampler"),
+    "n_startup_trials": P.int_range(10, 0, doc="TPE: random suggestions before modelling"),
+    "activation": mnist.PARAMS["activation"],
+    "optimizer": mnist.PARAMS["optimizer"],
+    "batch_size": mnist.PARAMS["batch_size"],
+    "epochs": mnist.PARAMS["epochs"],
+}
+RUNTIME = (*mnist.RUNTIME, "checkpoint_dir")
+
+METRICS = ("test_accuracy", "best_val_accuracy", "best_n_layers", "best_lr", "n_parameters",
+           "final_loss", "n_trials_finished", "n_trials_resumed", "n_train", "n_test")
+CURVES = ("search_value", "search_best", "train_loss")
+FIGURES = ("search_history", "confusion_matrix")
+
+
+def check(config, fail) -> None:
+    if config["min_layers"] > config["max_layers"]:
+        fail("min_layers", f"at most max_layers ({config['max_layers']})", config["min_layers"])
+    if config["units_low"] > config["units_high"]:
+        fail("units_low", f"at most units_high ({config['units_high']})", config["units_low"])
+    if (config["units_high"] - config["units_low"]) % config["units_step"]:
+        fail("units_step", f"a step that divides units_high - units_low "
+             f"({config['units_high'] - config['units_low']})", config["units_step"])
+
+
+def suggest(trial, config) -> dict:
+    """The notebook's search space: depth, then one width per layer, then the lr."""
+    n = trial.suggest_int("n_layers", config["min_layers"], config["max_layers"])
+    hidden = [trial.suggest_int(f"units_{i}", config["units_low"], config["units_high"],
+                                step=config["units_step"]) for i in range(n)]
+    return {"hidden": hidden, "lr": trial.suggest_categorical("lr", list(config["lrs"]))}
+
+
+def choice_of(params: dict) -> dict:
+    """The configuration an Optuna trial's params describe."""
+    return {"hidden": [params[f"units_{i}"] for i in range(params["n_layers"])],
+            "lr": params["lr"]}
+
+
+def fit(config, seeds, choice, data, device, init_seed=None, order_seed=None):
+    """Train one model of `choice` on `data`; returns (model, epoch losses, why it diverged
+    or '')."""
+    model, loss_fn, optimizer = mnist.build(config, seeds, choice["hidden"], choice["lr"],
+                                            init_seed)
+    model.to(device)
+    order = (seeds.generator("order") if order_seed is None
+             else torch.Generator().manual_seed(order_seed))
+    losses = []
+    for epoch in range(config["epochs"]):
+        losses.append(run_epoch(model, loss_fn, mnist.LOSS, optimizer, data,
+                                config["batch_size"], order).item())
+        if not math.isfinite(losses[-1]):
+            return model, losses, f"non-finite training loss at epoch {epoch + 1}"
+    return model, losses, ""
+
+
+def score(config, seeds: TrialSeeds, choice, train, val, device) -> tuple[list[float], str]:
+    """Final validation accuracy of each execution; the first divergence, if any."""
+    n = config["executions"]
+    scores = []
+    for init_seed, order_seed in zip(seeds.split("init", n), seeds.split("order", n),
+                                     strict=True):
+        model, _, diverged = fit(config, seeds, choice, train, device, init_seed, order_seed)
+        if diverged:
+            return scores, diverged
+        scores.append(mnist.class_report(mnist.confusion(model, val))["accuracy"])
+    return scores, ""
+
+
+def open_study(config, seeds: TrialSeeds) -> tuple[optuna.Study, str | None]:
+    """The search's Optuna study: from its journal when there is a checkpoint folder."""
+    if not config["checkpoint_dir"]:
+        return optuna.create_study(direction="maximize"), None
+    from suite.planning import checkpoint_key  # planning imports the task registry
+
+    folder = Path(config["checkpoint_dir"])
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{checkpoint_key(config, seeds, RUNTIME)}.optuna.log"
+    storage = optuna.storages.JournalStorage(
+        optuna.storages.journal.JournalFileBackend(str(path)))
+    return optuna.create_study(storage=storage, study_name="mnist-search", direction="maximize",
+                               load_if_exists=True), str(path)
+
+
+def finished(study: optuna.Study) -> list:
+    """Trials that count towards the budget: completed, or failed by divergence (not
+    those cut short by an interruption)."""
+    return [t for t in study.get_trials(deepcopy=False)
+            if t.state == TrialState.COMPLETE
+            or (t.state == TrialState.FAIL and "diverged" in t.user_attrs)]
+
+
+def search(config, seeds: TrialSeeds, train, val, device, study: optuna.Study) -> int:
+    """Run the Optuna trials still missing; returns how many were already finished."""
+    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        study.tell(t.number, state=TrialState.FAIL)  # cut short by an interruption
+    resumed = len(finished(study))
+    while (k := len(finished(study))) < config["n_trials"]:
+        seed = seeds.split("sampler", k + 1)[k] % 2**32  # Optuna's samplers take 32 bits
+        study.sampler = SAMPLERS[config["sampler"]](seed, config["n_startup_trials"])
+        trial = study.ask()
+        scores, diverged = score(config, seeds, suggest(trial, config), train, val, device)
+        trial.set_user_attr("val_accuracies", scores)
+        if diverged:
+            trial.set_user_attr("diverged", diverged)
+            study.tell(trial, state=TrialState.FAIL)
+        else:
+            study.tell(trial, statistics.fmean(scores))
+    return resumed
+
+
+def history(study: optuna.Study) -> list[dict]:
+    """Every Optuna trial of the search, in order, as JSON-able records."""
+    return [{"number": t.number, "state": t.state.name, "params": dict(t.params),
+             "value": t.value, "val_accuracies": t.user_attrs.get("val_accuracies", []),
+             "diverged": t.user_attrs.get("diverged", ""),
+             "interrupted": t.state == TrialState.FAIL and "diverged" not in t.user_attrs}
+            for t in study.get_trials(deepcopy=False)]
+
+
+def curves_of(records: list[dict]) -> dict[str, list]:
+    """Objective per counted Optuna trial and the best so far (None where diverged)."""
+    values = [r["value"] for r in records if not r["interrupted"]]
+    best, running = [], None
+    for v in values:
+        running = v if running is None or (v is not None and v > running) else running
+        best.append(running)
+    return {"search_value": values, "search_best": best}
+
+
+def run(config, seeds: TrialSeeds, device: torch.device) -> TrialOutcome:
+    data = mnist.load(config, seeds)
+    train, val, test = (p.to(device) for p in (data.train, data.val, data.test))
+    verbosity = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # no line per Optuna trial
+    try:
+        study, journal = open_study(config, seeds)
+        resumed = search(config, seeds, train, val, device, study)
+    finally:
+        optuna.logging.set_verbosity(verbosity)
+    records = history(study)
+    artifacts = {"split": data.info, "search": records, "journal": journal,
+                 "sampler": {"name": config["sampler"],
+                             "n_startup_trials": config["n_startup_trials"]}}
+    metrics = {"n_trials_finished": len(finished(study)), "n_trials_resumed": resumed,
+               "n_train": len(train.y) + len(val.y), "n_test": len(test.y)}
+    completed = [t for t in study.get_trials(deepcopy=False) if t.state == TrialState.COMPLETE]
+    if not completed:  # every configuration diverged: nothing to retrain
+        metrics |= dict.fromkeys(("test_accuracy", "best_val_accuracy", "best_n_layers",
+                                  "best_lr", "n_parameters", "final_loss"))
+        return TrialOutcome("diverged", metrics, curves_of(records), artifacts,
+                            note="every configuration of the search diverged")
+    return _retrain(config, seeds, study.best_trial, data, device, metrics, artifacts, records)
+
+
+def _retrain(config, seeds, best, data, device, metrics, artifacts, records) -> TrialOutcome:
+    """Train the best configuration on the whole development set and test it."""
+    choice = choice_of(best.params)
+    model, losses, diverged = fit(config, seeds, choice, data.development().to(device), device)
+    metrics |= {"best_val_accuracy": best.value, "best_n_layers": len(choice["hidden"]),
+                "best_lr": choice["lr"], "n_parameters": count_parameters(model),
+                "final_loss": losses[-1], "test_accuracy": None}
+    artifacts["best"] = {"number": best.number, **choice, "val_accuracy": best.value}
+    if not diverged:
+        report = mnist.class_report(mnist.confusion(model, data.test.to(device)))
+        metrics["test_accuracy"] = report["accuracy"]
+        artifacts |= {k: report[k] for k in ("per_class_accuracy", "confusion_matrix")}
+    return TrialOutcome("diverged" if diverged else "ok", metrics,
+                        {**curves_of(records), "train_loss": losses}, artifacts,
+                        {"state_dict": mnist.state_bytes(model)}, diverged)
+
+
+TASK = Task(name="mnist-search", description=__doc__.strip().splitlines()[0], params=PARAMS,
+            metrics=METRICS, curves=CURVES, figures=FIGURES, run=run, check=check,
+            runtime=RUNTIME, prepare=mnist.prepare)

@@ -1,0 +1,147 @@
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+from conftest import REPO_ROOT, run_cli
+
+from suite import registry
+from suite.planning import plan
+from suite.runner import run_study
+from suite.store import Store
+
+# 4 configs x 2 seeds: the runner trains each config's two seeds as one stacked model, so
+# trials are stored two at a time, about 0.01 s per epoch each pair on one thread.
+SLOW_STUDY = """
+name = "kill-me"
+[task]
+kind = "supervised"
+[fixed]
+n_train = 1500
+n_val = 100
+n_test = 100
+epochs = 60
+n_hidden_layers = 2
+n_neurons = 8
+[scientific]
+lr = [0.05, 0.1, 0.2, 0.3]
+[nuisance]
+seeds = 2
+"""
+
+
+def snapshot(path, study, variant="quick"):
+    """Every stored number of a study's trials, keyed by trial id (timings left out)."""
+    s = Store(path, create=False)
+    out = {}
+    for r in s.trials(study, variant):
+        out[r["trial_id"]] = (r["status"], r["metrics"], s.curves(r["trial_id"]),
+                              s.blob(r["trial_id"], "state_dict"), r["seeds"])
+    s.close()
+    return out
+
+
+def test_resume_skips_finished_trials_and_runs_only_new_ones(store_path):
+    study = registry.load("spiral-layers", quick=True)
+    first = run_study(study, Store(store_path), device="cpu")
+    again = run_study(study, Store(store_path), device="cpu")
+    more = run_study(study, Store(store_path), device="cpu", seeds=3)
+    assert (first.planned, first.skipped, first.completed) == (4, 0, 4)
+    assert (again.skipped, again.completed) == (4, 0)
+    assert (more.planned, more.skipped, more.completed) == (6, 4, 2)
+
+
+def test_learning_rate_ten_is_recorded_as_diverged_and_the_study_completes(store_path):
+    summary = run_study(registry.load("spiral-learning-rate", quick=True), Store(store_path),
+                        device="cpu")
+    rows = Store(store_path).trials("spiral-learning-rate", "quick")
+    assert summary.completed == len(rows) == 4
+    by_lr = {(r["config"]["lr"], r["seed_index"]): r for r in rows}
+    for s in (0, 1):
+        assert by_lr[(10.0, s)]["status"] == "diverged" and by_lr[(10.0, s)]["note"]
+        assert by_lr[(0.1, s)]["status"] == "ok"
+
+
+def test_same_trial_in_fresh_processes_gives_identical_numbers(tmp_path):
+    a, b = tmp_path / "a.db", tmp_path / "b.db"
+    for path in (a, b):
+        run_cli("run", "spiral-layers", "--quick", "--store", path, "--no-progress", check=True)
+    assert snapshot(a, "spiral-layers") == snapshot(b, "spiral-layers")
+    csv = [run_cli("results", "spiral-layers", "--quick", "--store", p, "--format", "csv",
+                   check=True).stdout for p in (a, b)]
+    assert csv[0] == csv[1] and csv[0].count("\n") == 3
+
+
+def test_serial_and_parallel_runs_agree_bit_for_bit(tmp_path):
+    study = registry.load("spiral-activations", quick=True)
+    run_study(study, Store(tmp_path / "serial.db"), device="cpu", workers=1)
+    run_study(study, Store(tmp_path / "parallel.db"), device="cpu", workers=2)
+    serial = snapshot(tmp_path / "serial.db", study.name)
+    assert len(serial) == 4 and serial == snapshot(tmp_path / "parallel.db", study.name)
+
+
+def test_sigkill_mid_run_loses_no_finished_trial(tmp_path):
+    decl = tmp_path / "kill-me.toml"
+    decl.write_text(textwrap.dedent(SLOW_STUDY))
+    store = tmp_path / "k.db"
+    proc = start_run(decl, store)
+    done = _wait_for_trials(store, at_least=2, proc=proc)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    stored = snapshot(store, "kill-me", "full")
+    assert len(stored) >= done >= 2 and len(stored) < 8
+    rerun = run_cli("run", decl, "--store", store, "--no-progress", check=True)
+    assert f"{len(stored)} already in the store (skipped), {8 - len(stored)} run" in rerun.stdout
+    after = snapshot(store, "kill-me", "full")
+    assert len(after) == 8 and all(after[k] == v for k, v in stored.items())
+
+
+def start_run(decl, store) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    return subprocess.Popen([sys.executable, "-m", "suite", "run", str(decl), "--store",
+                             str(store), "--no-progress"], env=env, stdout=subprocess.DEVNULL)
+
+
+def _wait_for_trials(store, at_least: int, proc, timeout: float = 120) -> int:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        assert proc.poll() is None, "the run ended before it could be killed"
+        if store.exists():
+            try:
+                n = sqlite3.connect(store).execute("SELECT COUNT(*) FROM trials").fetchone()[0]
+            except sqlite3.OperationalError:
+                n = 0
+            if n >= at_least:
+                return n
+        time.sleep(0.05)
+    raise AssertionError("no trials were stored in time")
+
+
+def test_a_second_concurrent_run_of_the_same_study_is_refused(tmp_path):
+    decl = tmp_path / "kill-me.toml"
+    decl.write_text(textwrap.dedent(SLOW_STUDY).replace("epochs = 60", "epochs = 1000"))
+    store = tmp_path / "c.db"
+    first = start_run(decl, store)
+    try:
+        _wait_for_trials(store, at_least=1, proc=first, timeout=300)
+        second = run_cli("run", decl, "--store", store, "--no-progress")
+        assert first.poll() is None, "the first run ended too soon to test the refusal"
+    finally:
+        first.kill()
+        first.wait()
+    assert second.returncode == 2 and "Another 'suite run' of study 'kill-me'" in second.stderr
+    assert "Traceback" not in second.stderr
+    assert len(snapshot(store, "kill-me", "full")) >= 1  # the store is intact and readable
+
+
+@pytest.mark.parametrize("name", registry.names())
+def test_every_shipped_quick_variant_runs_end_to_end(name, store_path):
+    study = registry.load(name, quick=True)
+    summary = run_study(study, Store(store_path), device="cpu")
+    assert summary.completed == len(plan(study)) > 0
+    rows = Store(store_path).trials(name, "quick")
+    assert all(set(study.metrics) <= set(r["metrics"]) for r in rows)
