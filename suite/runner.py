@@ -19,6 +19,7 @@ from suite import __version__, environment, tasks
 from suite.planning import TrialSpec, plan
 from suite.spec import Study
 from suite.store import Store, now
+from suite.tasks.base import TrialContext, takes_context
 
 
 class SerialExecutor:
@@ -62,6 +63,7 @@ class Job:
     device: str
     threads: int
     run_id: int
+    store: str = ""  # the store's path, for tasks that take a TrialContext
 
 
 def execute(job: Job) -> tuple[dict, dict, dict]:
@@ -69,7 +71,10 @@ def execute(job: Job) -> tuple[dict, dict, dict]:
     torch.set_num_threads(job.threads)
     device = environment.resolve_device(job.device)
     started, t0 = now(), time.perf_counter()
-    outcome = tasks.get(job.spec.config["task"]).run(job.spec.config, job.spec.seeds, device)
+    task = tasks.get(job.spec.config["task"])
+    extra = ({"context": TrialContext(job.spec.trial_id, job.store)}
+             if takes_context(task.run) else {})
+    outcome = task.run(job.spec.config, job.spec.seeds, device, **extra)
     s = job.spec
     row = {"trial_id": s.trial_id, "study": s.study, "variant": job.variant,
            "plan_index": s.index, "labels": s.labels, "config": s.config,
@@ -117,7 +122,7 @@ def run_study(study: Study, store: Store, *, device: str = "auto", workers: int 
                                  len(trials), summary.skipped,
                                  environment.fingerprint(dev, threads))
         job = functools.partial(Job, variant=variant, device=str(dev), threads=threads,
-                                run_id=run_id)
+                                run_id=run_id, store=str(store.path.resolve()))
         _drive(make_executor(executor, workers), pending, store, summary, run_id, job, progress)
     return summary
 

@@ -1,11 +1,13 @@
 """Tasks by name: the code that runs one trial of a study (see `suite.tasks.base`)."""
 
 from suite.errors import UnknownNameError, did_you_mean
-from suite.tasks import supervised
+from suite.tasks import class_area, segmentation_class_area, supervised
 from suite.tasks.base import Task, TrialOutcome
 
 TASKS: dict[str, Task] = {
     "supervised": supervised.TASK,
+    "class-area": class_area.TASK,
+    "segmentation-class-area": segmentation_class_area.TASK,
 }
 
 

@@ -1,0 +1,364 @@
+"""The area of one class: the full forward pass, and the fast path used by the searches.
+
+A `Setting` is what the area is measured on: a model, the name of its final layer, the
+class, and the inputs in chunks (grid points for an MLP, batches of images for a
+segmentation net). The area is the fraction of points (grid points or pixels) whose
+argmax over the logits is the class. `class_map` runs the model itself, chunk by chunk in
+inference mode, optionally with the final layer's (weight, bias) replaced; `Grid` makes
+grid chunks on the fly, so a grid of millions of points never exists in memory at once.
+
+The fast path (`FastArea`). The layers below the final one never change during a search,
+so one full pass records, per chunk, the final layer's input (the features) and the
+largest competing logit T of every point. A candidate value then needs, per point, only
+the estimate M = logit_k(value) - T = D - a P + c N + beta (`suite.weight_path`: a, c,
+beta are the path's three coefficients, D, P, N cached per point): one (points x 2)
+product. It is exact, not approximate: float32 rounding of the real forward pass moves a
+logit by at most E = kappa * (sum of |feature x weight| terms), a rigorous bound for any
+summation order (kappa from the number of terms and float32's unit roundoff, doubled).
+Points with |M| > E get their class from M; every chunk holding a point with |M| <= E is
+replayed exactly: the final layer (the module itself, with the candidate tensors) on
+that chunk's recorded features, the same operation on the same float32 inputs as the
+full pass, then the same argmax (first maximum wins ties). So the fast path gives the
+class of the full forward pass at every point, ties included; tests check it point by
+point. Cost: the features are kept (points x features x 4 bytes), plus four float64
+numbers per point.
+"""
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torch.func import functional_call
+
+from suite.weight_path import WeightPath, augmented
+
+UNIT_ROUNDOFF = 2.0**-24  # float32, round to nearest
+
+
+@dataclass(frozen=True)
+class Grid:
+    """A regular grid over a box, generated in chunks of flat indices (row-major, x fastest)."""
+
+    x0: float
+    y0: float
+    h: float
+    nx: int
+    ny: int
+
+    @classmethod
+    def around(cls, points: torch.Tensor, margin: float, h: float) -> "Grid":
+        """The grid of step `h` over the points' bounding box widened by `margin`."""
+        lo = points.min(dim=0).values.double() - margin
+        hi = points.max(dim=0).values.double() + margin
+        nx, ny = (int(math.floor((hi[i] - lo[i]).item() / h)) + 1 for i in (0, 1))
+        return cls(float(lo[0]), float(lo[1]), float(h), nx, ny)
+
+    @property
+    def n(self) -> int:
+        return self.nx * self.ny
+
+    def n_chunks(self, size: int) -> int:
+        return -(-self.n // size)
+
+    def chunk(self, i: int, size: int, device="cpu") -> torch.Tensor:
+        """Points i*size ... of the grid as float32 (m, 2)."""
+        idx = torch.arange(i * size, min(self.n, (i + 1) * size), dtype=torch.int64)
+        x = self.x0 + (idx % self.nx).double() * self.h
+        y = self.y0 + (idx // self.nx).double() * self.h
+        return torch.stack([x, y], dim=1).to(device=device, dtype=torch.float32)
+
+    def axes(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The x and y coordinates of the columns and rows (float64)."""
+        return (self.x0 + torch.arange(self.nx, dtype=torch.float64) * self.h,
+                self.y0 + torch.arange(self.ny, dtype=torch.float64) * self.h)
+
+
+def identity_tail(z: torch.Tensor, shape: torch.Size) -> torch.Tensor:
+    return z
+
+
+def model_output(out):
+    return out
+
+
+@dataclass
+class Setting:
+    """Where an area is measured. `output` picks the logits (B, C, ...) from the model's
+    output; `tail` is what the model does between its final layer and those logits (a
+    linear map with non-negative weights summing to one, e.g. a bilinear upsampling, or
+    nothing), given the chunk's input shape; `tail_terms` is how many values it mixes."""
+
+    model: nn.Module
+    final_name: str
+    cls: int
+    n_chunks: int
+    chunk: Callable[[int], torch.Tensor]
+    output: Callable = model_output
+    tail: Callable[[torch.Tensor, torch.Size], torch.Tensor] = identity_tail
+    tail_terms: int = 0
+
+    @property
+    def final(self) -> nn.Module:
+        return self.model.get_submodule(self.final_name)
+
+
+def logits(setting: Setting, x: torch.Tensor,
+           params: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
+    """The full forward pass on `x`, with the final layer's (weight, bias) replaced."""
+    if params is None:
+        return setting.output(setting.model(x))
+    names = {f"{setting.final_name}.weight": params[0], f"{setting.final_name}.bias": params[1]}
+    return setting.output(functional_call(setting.model, names, (x,)))
+
+
+def is_class(setting: Setting, z: torch.Tensor) -> torch.Tensor:
+    """Flat bool per point: is the argmax over the class axis (dim 1) the class."""
+    return (z.argmax(dim=1) == setting.cls).reshape(-1)
+
+
+@torch.inference_mode()
+def class_map(setting: Setting, params=None) -> torch.Tensor:
+    """The full forward pass's verdict at every point (flat bool, chunk order)."""
+    setting.model.eval()
+    return torch.cat([is_class(setting, logits(setting, setting.chunk(i), params))
+                      for i in range(setting.n_chunks)])
+
+
+@torch.inference_mode()
+def class_fraction(setting: Setting, params=None) -> float:
+    """The area: the fraction of points of the class, by full forward passes."""
+    setting.model.eval()
+    hits = total = 0
+    for i in range(setting.n_chunks):
+        flags = is_class(setting, logits(setting, setting.chunk(i), params))
+        hits += int(flags.sum())
+        total += flags.numel()
+    return hits / total
+
+
+def area_of_class1(model: nn.Module, grid: Grid, *, cls: int = 1, chunk_size: int = 8192,
+                   device="cpu", params=None) -> float:
+    """The fraction of `grid` that an MLP `model` (final layer `model.out`) assigns to `cls`."""
+    return class_fraction(grid_setting(model, grid, cls, chunk_size, device), params)
+
+
+def grid_setting(model: nn.Module, grid: Grid, cls: int, chunk_size: int,
+                 device="cpu") -> Setting:
+    """A suite MLP on a grid: final layer `out`, then its output activation."""
+    act = model.output_activation
+    if not isinstance(act, nn.Identity):
+        raise ValueError("the class-area path needs logits: an MLP with an identity output")
+    return Setting(model=model, final_name="out", cls=cls, n_chunks=grid.n_chunks(chunk_size),
+                   chunk=lambda i: grid.chunk(i, chunk_size, device))
+
+
+@dataclass(frozen=True)
+class Survey:
+    """The original model on the setting: its class count and the sweep scale (S-, S+)."""
+
+    hits: int
+    n: int
+    scale: tuple[float, float]
+
+    @property
+    def area(self) -> float:
+        return self.hits / self.n
+
+
+def decision_extremes(setting: Setting, z: torch.Tensor) -> tuple[float, float]:
+    """(max of -d, max of d) over the points of `z`, d = logit_k - mean of the others."""
+    z = z.double().movedim(1, -1).reshape(-1, z.shape[1])
+    others = torch.cat([z[:, :setting.cls], z[:, setting.cls + 1:]], dim=1)
+    d = z[:, setting.cls] - others.mean(dim=1)
+    return float((-d).max()), float(d.max())
+
+
+def merge_extremes(acc, new):
+    return new if acc is None else (max(acc[0], new[0]), max(acc[1], new[1]))
+
+
+def scale_of(extremes) -> tuple[float, float]:
+    return (max(extremes[0], 0.0), max(extremes[1], 0.0))
+
+
+@torch.inference_mode()
+def survey(setting: Setting) -> Survey:
+    """One full pass with the original weights: class count and sweep scale."""
+    setting.model.eval()
+    hits = n = 0
+    ext = None
+    for i in range(setting.n_chunks):
+        z = logits(setting, setting.chunk(i))
+        flags = is_class(setting, z)
+        hits, n = hits + int(flags.sum()), n + flags.numel()
+        ext = merge_extremes(ext, decision_extremes(setting, z))
+    return Survey(hits, n, scale_of(ext))
+
+
+def input_rounding(device: torch.device, conv: bool) -> float:
+    """Relative rounding of the final layer's inputs before the float32 products: 0 in
+    IEEE float32, 2^-11 for TF32 (CUDA convolutions by default), 2^-8 for bfloat16."""
+    if torch.get_float32_matmul_precision() != "highest":
+        return 2.0**-8
+    if device.type == "cuda" and conv and torch.backends.cudnn.allow_tf32:
+        return 2.0**-11
+    return 0.0
+
+
+def rounding_factor(n_terms: int, device: torch.device, conv: bool) -> float:
+    """kappa: |computed logit - exact value| <= kappa * sum of |terms|, doubled for slack.
+    gamma_n = n u / (1 - n u) bounds a float32 sum of n products in any order."""
+    n = n_terms + 4
+    gamma = n * UNIT_ROUNDOFF / (1 - n * UNIT_ROUNDOFF)
+    return 2.0 * (gamma + 2.0 * input_rounding(device, conv) + UNIT_ROUNDOFF)
+
+
+class _Recorder:
+    """A forward hook keeping the final layer's input of every chunk."""
+
+    def __init__(self):
+        self.features: list[torch.Tensor] = []
+
+    def __call__(self, module, args):
+        # no copy: nothing in a forward pass writes to the final layer's input afterwards
+        self.features.append(args[0].detach())
+
+
+class FastArea:
+    """The exact fast path (see the module text): one full pass to build, then each value
+    costs a few vector operations over the points plus the replay of a few chunks."""
+
+    @torch.inference_mode()
+    def __init__(self, setting: Setting, make_path: Callable[[tuple[float, float]], WeightPath]):
+        self.setting = setting
+        setting.model.eval()
+        recorder = _Recorder()
+        handle = setting.final.register_forward_pre_hook(recorder)
+        try:
+            competitors, shapes, ext, hits = [], [], None, 0
+            for i in range(setting.n_chunks):
+                x = setting.chunk(i)
+                z = logits(setting, x)
+                shapes.append(x.shape)
+                hits += int(is_class(setting, z).sum())
+                competitors.append(self._competitor(z))
+                ext = merge_extremes(ext, decision_extremes(setting, z))
+        finally:
+            handle.remove()
+        self.features, self.shapes = recorder.features, shapes
+        sizes = [c.numel() for c in competitors]
+        self.offsets = torch.tensor([0, *sizes]).cumsum(0).tolist()
+        self.survey = Survey(hits, self.offsets[-1], scale_of(ext))
+        self.path = make_path(self.survey.scale)
+        self._cache(torch.cat(competitors))
+        self.replays = 0
+
+    def _competitor(self, z: torch.Tensor) -> torch.Tensor:
+        """T per point: the largest logit of the other classes (float64)."""
+        k = self.setting.cls
+        others = torch.cat([z[:, :k], z[:, k + 1:]], dim=1)
+        return others.max(dim=1).values.double().reshape(-1)
+
+    def _cache(self, competitor: torch.Tensor):
+        """Per point, float32: lo/hi = D -/+ slack rounded outwards, P and N."""
+        final, path = self.setting.final, self.path
+        row = torch.from_numpy(augmented(final.weight, final.bias)[path.cls])
+        vecs = torch.stack([row[:-1], row[:-1].abs(), torch.from_numpy(path.pro),
+                            torch.from_numpy(path.con)], dim=1)
+        consts = torch.tensor([row[-1], row[-1].abs(), 0.0, 0.0], dtype=torch.float64)
+        maps = torch.cat([self._point_maps(h, s, vecs, consts)
+                          for h, s in zip(self.features, self.shapes, strict=True)])
+        n_terms = vecs.shape[0] + 1 + self.setting.tail_terms
+        kappa = rounding_factor(n_terms, competitor.device, isinstance(final, nn.Conv2d))
+        # float32 screening: 4u more on every coefficient and on |lo|, |hi| covers storing
+        # P, N in float32, the float32 add and the float32 threshold (see `screen`)
+        self.kappa = kappa + 4 * UNIT_ROUNDOFF
+        d = maps[:, 0] - competitor
+        slack = kappa * maps[:, 1] + 1e-12 * (d.abs() + competitor.abs()) + 1e-30
+        lo, hi = d - slack, d + slack
+        self.lo = _round32(lo - 4 * UNIT_ROUNDOFF * lo.abs(), down=True)
+        self.hi = _round32(hi + 4 * UNIT_ROUNDOFF * hi.abs(), down=False)
+        self.pro, self.con = maps[:, 2].float(), maps[:, 3].float()
+
+    def _point_maps(self, h: torch.Tensor, shape, vecs, consts) -> torch.Tensor:
+        """(points, 4): the features times each vector (+ const), through the tail, float64."""
+        if bool(h.min() < 0):
+            raise ValueError("the fast area path needs non-negative features (a ReLU or a "
+                             "sigmoid before the final layer)")
+        h64 = h.double()
+        vecs, consts = vecs.to(h.device), consts.to(h.device)
+        if h64.dim() == 2:
+            maps = h64 @ vecs + consts
+        else:
+            maps = torch.einsum("bf...,fm->bm...", h64, vecs) + consts.view(1, -1, *[1] * (
+                h64.dim() - 2))
+        maps = self.setting.tail(maps, shape)
+        return maps.movedim(1, -1).reshape(-1, vecs.shape[1])
+
+    def screen(self, value: float) -> tuple[torch.Tensor, torch.Tensor]:
+        """(certainly the class, uncertain) per point at `value`: M - E > 0 and |M| <= E,
+        with M - E and M + E bounded from the float32 arrays, rounding included."""
+        a, c, beta = self.path.coefficients(value)
+        k = self.kappa
+        low = torch.add(self.lo, self.pro, alpha=-(a + k * abs(a)))
+        high = torch.add(self.hi, self.pro, alpha=-(a - k * abs(a)))
+        if c:
+            low.add_(self.con, alpha=c - k * abs(c))
+            high.add_(self.con, alpha=c + k * abs(c))
+        sure = low > -(beta - k * abs(beta))
+        maybe = high >= -(beta + k * abs(beta))
+        return sure, maybe ^ sure  # sure implies maybe (low <= high), so ^ is "and not"
+
+    @torch.inference_mode()
+    def _replay(self, i: int, params) -> torch.Tensor:
+        """Chunk i's exact verdict: the final layer itself on the recorded features."""
+        s = self.setting
+        z = functional_call(s.final, {"weight": params[0], "bias": params[1]},
+                            (self.features[i],))
+        self.replays += 1
+        return is_class(s, s.tail(z, self.shapes[i]))
+
+    def _uncertain_chunks(self, uncertain: torch.Tensor) -> list[int]:
+        idx = torch.nonzero(uncertain).reshape(-1).cpu()
+        if idx.numel() == 0:
+            return []
+        bounds = torch.tensor(self.offsets[1:-1], dtype=idx.dtype)
+        return torch.unique(torch.bucketize(idx, bounds, right=True)).tolist()
+
+    def classes(self, value: float) -> torch.Tensor:
+        """The class verdict at every point (flat bool), equal to the full pass's."""
+        sure, uncertain = self.screen(value)
+        chunks = self._uncertain_chunks(uncertain)
+        if chunks:
+            params = self._params(value)
+            for i in chunks:
+                sure[self.offsets[i]:self.offsets[i + 1]] = self._replay(i, params)
+        return sure
+
+    def area(self, value: float) -> float:
+        """The area at `value`: counts from the screen, replayed chunks counted exactly."""
+        sure, uncertain = self.screen(value)
+        hits = int(sure.sum())
+        chunks = self._uncertain_chunks(uncertain)
+        if chunks:
+            params = self._params(value)
+            for i in chunks:
+                lo, hi = self.offsets[i], self.offsets[i + 1]
+                hits += int(self._replay(i, params).sum()) - int(sure[lo:hi].sum())
+        return hits / self.survey.n
+
+    def _params(self, value: float):
+        weight, bias = self.path.at(value)
+        device = self.setting.final.weight.device
+        return weight.to(device), bias.to(device)
+
+
+
+def _round32(x: torch.Tensor, down: bool) -> torch.Tensor:
+    """float64 -> the nearest float32 on one side (<= x when `down`, >= x otherwise)."""
+    f = x.float()
+    wrong = f.double() > x if down else f.double() < x
+    toward = torch.full_like(f, -math.inf if down else math.inf)
+    return torch.where(wrong, torch.nextafter(f, toward), f)
