@@ -33,3 +33,6 @@ def register(name: str):
         return fn
 
     return wrap
+
+
+from suite import class_area_figures  # noqa: E402,F401  (registers the class-area figures)
