@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 import optuna
 from scipy import optimize
+from sqlalchemy import event
 
 from suite.errors import SuiteError
 
@@ -84,8 +85,13 @@ class OptunaPlan:
     def storage(self):
         if self.url is None:
             return None
-        kwargs = {"connect_args": {"timeout": 60}} if self.url.startswith("sqlite") else {}
-        return optuna.storages.RDBStorage(self.url, engine_kwargs=kwargs)
+        if not self.url.startswith("sqlite"):
+            return optuna.storages.RDBStorage(self.url)
+        storage = optuna.storages.RDBStorage(self.url,
+                                             engine_kwargs={"connect_args": {"timeout": 60}})
+        event.listen(storage.engine, "connect", _sqlite_pragmas)
+        storage.engine.dispose()  # reconnect with the pragmas
+        return storage
 
 
 @dataclass
@@ -195,6 +201,13 @@ def refuse_suite_store(url: str) -> None:
         raise SuiteError(f"optuna_storage {url} is a suite store; Optuna's tables 'studies' and "
                          "'trials' would clash with the suite's. Give another file, or leave "
                          "optuna_storage empty for the store's sibling X.optuna.db.")
+
+
+def _sqlite_pragmas(connection, _record) -> None:
+    """WAL and one sync per checkpoint: Optuna commits every trial on its own, and with
+    the default rollback journal each commit waits for two disk syncs."""
+    connection.execute("PRAGMA journal_mode = WAL")
+    connection.execute("PRAGMA synchronous = NORMAL")
 
 
 def _drop_study(storage, name: str) -> None:

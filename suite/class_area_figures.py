@@ -31,10 +31,9 @@ def chosen_value(metrics: dict) -> tuple[str, float] | None:
 
 def drawing_grid(grid: dict, max_side: int = MAX_SIDE) -> Grid:
     """The trial's grid box at a step giving at most `max_side` points a side."""
-    step = grid["h"] * max(1, -(-max(grid["nx"], grid["ny"]) // max_side))
-    nx = int((grid["nx"] - 1) * grid["h"] // step) + 1
-    ny = int((grid["ny"] - 1) * grid["h"] // step) + 1
-    return Grid(grid["x0"], grid["y0"], step, nx, ny)
+    stride = max(1, -(-max(grid["nx"], grid["ny"]) // max_side))  # every stride-th point
+    return Grid(grid["x0"], grid["y0"], grid["h"] * stride, (grid["nx"] - 1) // stride + 1,
+                (grid["ny"] - 1) // stride + 1)
 
 
 def region_data(model, grid: Grid, scale, value: float, cls: int = 1) -> dict:

@@ -126,15 +126,20 @@ def imagenet_normalise(images: torch.Tensor) -> torch.Tensor:
 
 def folder_images(folder: str, size: int) -> torch.Tensor:
     """The .jpg/.png images of `folder` (sorted by name) as (n, 3, size, size) in [0, 1]."""
-    from torchvision.io import ImageReadMode, read_image
+    from PIL import Image
     from torchvision.transforms.functional import resize
 
     files = sorted(p for p in Path(folder).expanduser().iterdir()
                    if p.suffix.lower() in IMAGE_SUFFIXES) if Path(folder).is_dir() else []
     if not files:
         raise SuiteError(f"image_dir {folder} holds no .jpg or .png image.")
-    return torch.stack([resize(read_image(str(p), ImageReadMode.RGB), [size, size],
-                               antialias=True).float() / 255 for p in files])
+
+    def load(p):
+        with Image.open(p) as im:
+            hwc = torch.from_numpy(np.asarray(im.convert("RGB"), dtype=np.float32) / 255)
+        return resize(hwc.permute(2, 0, 1), [size, size], antialias=True)
+
+    return torch.stack([load(p) for p in files])
 
 
 def generated_rgb(n: int, size: int, seed: int, noise: float) -> torch.Tensor:
