@@ -24,15 +24,18 @@ point. Cost: the features are kept (points x features x 4 bytes), plus four floa
 numbers per point.
 """
 
+import itertools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call
 
-from suite.weight_path import WeightPath, augmented
+from suite.weight_path import WeightPath, augmented, neuron_projection
 
 UNIT_ROUNDOFF = 2.0**-24  # float32, round to nearest
 
@@ -207,12 +210,18 @@ def input_rounding(device: torch.device, conv: bool) -> float:
     return 0.0
 
 
-def rounding_factor(n_terms: int, device: torch.device, conv: bool) -> float:
-    """kappa: |computed logit - exact value| <= kappa * sum of |terms|, doubled for slack.
-    gamma_n = n u / (1 - n u) bounds a float32 sum of n products in any order."""
+def gamma(n_terms: int) -> float:
+    """gamma_n = n u / (1 - n u): a float32 sum of n products, in any order, is within
+    gamma_n x (the sum of the products' sizes) of the exact sum (4 terms spare)."""
     n = n_terms + 4
-    gamma = n * UNIT_ROUNDOFF / (1 - n * UNIT_ROUNDOFF)
-    return 2.0 * (gamma + 2.0 * input_rounding(device, conv) + UNIT_ROUNDOFF)
+    return n * UNIT_ROUNDOFF / (1 - n * UNIT_ROUNDOFF)
+
+
+def rounding_factor(n_terms: int, device: torch.device, conv: bool) -> float:
+    """kappa, the screen's margin per unit of term size (see `FastArea._arrays`): twice
+    what the float32 roundings can add up to."""
+    return 2.0 * (2.0 * gamma(n_terms) + 4.0 * input_rounding(device, conv)
+                  + 4.0 * UNIT_ROUNDOFF)
 
 
 class _Recorder:
@@ -234,69 +243,78 @@ class FastArea:
     def __init__(self, setting: Setting, make_path: Callable[[tuple[float, float]], WeightPath]):
         self.setting = setting
         setting.model.eval()
+        self._prepare(setting.final)
         recorder = _Recorder()
         handle = setting.final.register_forward_pre_hook(recorder)
+        parts, self.shapes, ext, hits = [], [], None, 0
         try:
-            competitors, shapes, ext, hits = [], [], None, 0
             for i in range(setting.n_chunks):
                 x = setting.chunk(i)
                 z = logits(setting, x)
-                shapes.append(x.shape)
+                self.shapes.append(x.shape)
                 hits += int(is_class(setting, z).sum())
-                competitors.append(self._competitor(z))
                 ext = merge_extremes(ext, decision_extremes(setting, z))
+                parts.append(self._arrays(recorder.features[-1], x.shape, z))
         finally:
             handle.remove()
-        self.features, self.shapes = recorder.features, shapes
-        sizes = [c.numel() for c in competitors]
-        self.offsets = torch.tensor([0, *sizes]).cumsum(0).tolist()
+        self.features = recorder.features
+        self.lo, self.hi, self.pro, self.con = (torch.cat(p) for p in zip(*parts, strict=True))
+        self.offsets = [0, *itertools.accumulate(p[0].numel() for p in parts)]
         self.survey = Survey(hits, self.offsets[-1], scale_of(ext))
         self.path = make_path(self.survey.scale)
-        self._cache(torch.cat(competitors))
+        if not (np.array_equal(self.path.pro, self._pro) and self.path.cls == setting.cls):
+            raise ValueError("the weight path belongs to another layer or class")
         self.replays = 0
 
-    def _competitor(self, z: torch.Tensor) -> torch.Tensor:
-        """T per point: the largest logit of the other classes (float64)."""
+    def _prepare(self, final: nn.Module):
+        """The per-point vectors (|row k|, votes for, votes against) and kappa."""
         k = self.setting.cls
-        others = torch.cat([z[:, :k], z[:, k + 1:]], dim=1)
-        return others.max(dim=1).values.double().reshape(-1)
+        row = augmented(final.weight, final.bias)[k]
+        u = neuron_projection(final.weight, final.bias, k).decision[:-1]
+        self._pro = np.maximum(u, 0.0)
+        vecs = np.stack([np.abs(row[:-1]), self._pro, np.maximum(-u, 0.0)])  # (3, features)
+        device = final.weight.device
+        self._vecs = torch.from_numpy(vecs).to(device, torch.float32)
+        self._consts = torch.tensor([abs(row[-1]), 0.0, 0.0], dtype=torch.float32,
+                                    device=device)
+        n_terms = vecs.shape[1] + 1 + self.setting.tail_terms
+        self._gamma = gamma(n_terms)
+        self.kappa = rounding_factor(n_terms, device, isinstance(final, nn.Conv2d))
 
-    def _cache(self, competitor: torch.Tensor):
-        """Per point, float32: lo/hi = D -/+ slack rounded outwards, P and N."""
-        final, path = self.setting.final, self.path
-        row = torch.from_numpy(augmented(final.weight, final.bias)[path.cls])
-        vecs = torch.stack([row[:-1], row[:-1].abs(), torch.from_numpy(path.pro),
-                            torch.from_numpy(path.con)], dim=1)
-        consts = torch.tensor([row[-1], row[-1].abs(), 0.0, 0.0], dtype=torch.float64)
-        maps = torch.cat([self._point_maps(h, s, vecs, consts)
-                          for h, s in zip(self.features, self.shapes, strict=True)])
-        n_terms = vecs.shape[0] + 1 + self.setting.tail_terms
-        kappa = rounding_factor(n_terms, competitor.device, isinstance(final, nn.Conv2d))
-        # float32 screening: 4u more on every coefficient and on |lo|, |hi| covers storing
-        # P, N in float32, the float32 add and the float32 threshold (see `screen`)
-        self.kappa = kappa + 4 * UNIT_ROUNDOFF
-        d = maps[:, 0] - competitor
-        slack = kappa * maps[:, 1] + 1e-12 * (d.abs() + competitor.abs()) + 1e-30
+    def _arrays(self, h: torch.Tensor, shape, z: torch.Tensor):
+        """One chunk's float32 (lo, hi, P, N), lo/hi = D -/+ slack rounded outwards.
+
+        D = z_k - T from the pass's own float32 logits: z_k is within gamma Ra of the exact
+        logit. P, N and Ra are float32 sums of non-negative terms, each within a factor
+        (1 +- gamma) of its exact value. The candidate's float32 logit is within
+        (gamma + u) (Ra + aP + cN + |beta|) of its exact value (its sum, and the rounding of
+        its weights to float32). `screen` allows kappa = 2 (2 gamma + 4 u) times those
+        sizes: all of that, plus the float32 rounding of its own additions and threshold,
+        twice over; lo and hi carry 4 u |lo| more for the additions' rounding."""
+        ra, pro, con = self._point_maps(h, shape, self._vecs, self._consts).unbind(dim=1)
+        k = self.setting.cls
+        zk = z[:, k].reshape(-1).double()
+        competitor = torch.cat([z[:, :k], z[:, k + 1:]], dim=1).max(dim=1).values
+        d = zk - competitor.double().reshape(-1)
+        slack = (self.kappa * (1 + 2 * self._gamma)) * ra.double() \
+            + 1e-12 * (zk.abs() + d.abs()) + 1e-30
         lo, hi = d - slack, d + slack
-        self.lo = _round32(lo - 4 * UNIT_ROUNDOFF * lo.abs(), down=True)
-        self.hi = _round32(hi + 4 * UNIT_ROUNDOFF * hi.abs(), down=False)
-        self.pro, self.con = maps[:, 2].float(), maps[:, 3].float()
+        return (_round32(lo - 4 * UNIT_ROUNDOFF * lo.abs(), down=True),
+                _round32(hi + 4 * UNIT_ROUNDOFF * hi.abs(), down=False), pro, con)
 
     def _point_maps(self, h: torch.Tensor, shape, vecs, consts) -> torch.Tensor:
-        """(points, 4): the features times each vector (+ const), through the tail, float64."""
+        """(points, m): the features times each row of `vecs` (+ const), through the tail."""
         if bool(h.min() < 0):
             raise ValueError("the fast area path needs non-negative features (a ReLU or a "
                              "sigmoid before the final layer)")
-        h64 = h.double()
-        vecs, consts = vecs.to(h.device), consts.to(h.device)
-        if h64.dim() == 2:
-            maps = h64 @ vecs + consts
+        if h.dim() == 2:
+            maps = F.linear(h, vecs, consts)
         else:
-            maps = torch.einsum("bf...,fm->bm...", h64, vecs) + consts.view(1, -1, *[1] * (
-                h64.dim() - 2))
+            maps = F.conv2d(h, vecs[:, :, None, None], consts)
         maps = self.setting.tail(maps, shape)
-        return maps.movedim(1, -1).reshape(-1, vecs.shape[1])
+        return maps.movedim(1, -1).reshape(-1, vecs.shape[0])
 
+    @torch.inference_mode()  # the cached tensors are inference tensors: much faster here
     def screen(self, value: float) -> tuple[torch.Tensor, torch.Tensor]:
         """(certainly the class, uncertain) per point at `value`: M - E > 0 and |M| <= E,
         with M - E and M + E bounded from the float32 arrays, rounding included."""
@@ -327,6 +345,7 @@ class FastArea:
         bounds = torch.tensor(self.offsets[1:-1], dtype=idx.dtype)
         return torch.unique(torch.bucketize(idx, bounds, right=True)).tolist()
 
+    @torch.inference_mode()
     def classes(self, value: float) -> torch.Tensor:
         """The class verdict at every point (flat bool), equal to the full pass's."""
         sure, uncertain = self.screen(value)
@@ -337,16 +356,18 @@ class FastArea:
                 sure[self.offsets[i]:self.offsets[i + 1]] = self._replay(i, params)
         return sure
 
+    @torch.inference_mode()
     def area(self, value: float) -> float:
         """The area at `value`: counts from the screen, replayed chunks counted exactly."""
         sure, uncertain = self.screen(value)
-        hits = int(sure.sum())
+        hits = int(torch.count_nonzero(sure))
         chunks = self._uncertain_chunks(uncertain)
         if chunks:
             params = self._params(value)
             for i in chunks:
                 lo, hi = self.offsets[i], self.offsets[i + 1]
-                hits += int(self._replay(i, params).sum()) - int(sure[lo:hi].sum())
+                hits += (int(torch.count_nonzero(self._replay(i, params)))
+                         - int(torch.count_nonzero(sure[lo:hi])))
         return hits / self.survey.n
 
     def _params(self, value: float):

@@ -33,7 +33,6 @@ from suite.area_search import (
     summary,
     tpe_search,
 )
-from suite.tasks.base import TrialContext
 from suite.weight_path import GEOMETRY, WeightPath
 
 AREA_PATHS = {"fast": "cached features, exact screen + replay", "full": "full forward passes"}
@@ -104,8 +103,9 @@ def geometry(path: WeightPath) -> dict:
             "value_range": [-1.0, 1.0]}
 
 
-def control(setting: Setting, cls: int, config, seeds, context: TrialContext | None):
-    """Run one trial's searches; returns (metrics, artifacts)."""
+def control(setting: Setting, cls: int, config, seeds, context=None):
+    """Run one trial's searches; returns (metrics, artifacts). `context` is the trial's
+    `suite.tasks.base.TrialContext` (trial id and store), or None outside a store."""
     engine = Engine(setting, cls, config["area_path"])
     original = engine.survey.area
     target = config["target_ratio"] * original
@@ -128,9 +128,9 @@ def control(setting: Setting, cls: int, config, seeds, context: TrialContext | N
 
 def _search(engine: Engine, target, config, seeds, context, metrics, artifacts):
     bounds = bracket(engine.survey.area, target)
-    context = context or TrialContext()
-    plan = OptunaPlan(storage_url(config["optuna_storage"], context.store),
-                      context.trial_id or f"untracked-{seeds.index}", config["optuna_write"])
+    trial_id, store = (context.trial_id, context.store) if context else ("", "")
+    plan = OptunaPlan(storage_url(config["optuna_storage"], store),
+                      trial_id or f"untracked-{seeds.index}", config["optuna_write"])
     artifacts["bounds"] = list(bounds)
     tpe = brentq_records = None
     for method in config["methods"]:
@@ -145,7 +145,7 @@ def _search(engine: Engine, target, config, seeds, context, metrics, artifacts):
                 artifacts["notes"].append(note)
         artifacts["evaluations"][method] = [r.row() for r in records]
         metrics |= summary(method, records, target, config["tolerance"], final)
-    attrs = {"suite_trial": context.trial_id, "target_area": target,
+    attrs = {"suite_trial": trial_id, "target_area": target,
              "original_area": engine.survey.area,
              "geometry": "suite.weight_path (the suite trial's artifacts explain it)"}
     names = save_studies(plan, tpe, brentq_records, bounds, target, attrs)
