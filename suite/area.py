@@ -200,14 +200,31 @@ def survey(setting: Setting) -> Survey:
     return Survey(hits, n, scale_of(ext))
 
 
+REDUCED = {"bf16": 2.0**-8, "tf32": 2.0**-11}  # relative rounding of the inputs
+MATMUL_PRECISION = {"medium": "bf16", "high": "tf32"}
+
+
 def input_rounding(device: torch.device, conv: bool) -> float:
-    """Relative rounding of the final layer's inputs before the float32 products: 0 in
-    IEEE float32, 2^-11 for TF32 (CUDA convolutions by default), 2^-8 for bfloat16."""
-    if torch.get_float32_matmul_precision() != "highest":
-        return 2.0**-8
-    if device.type == "cuda" and conv and torch.backends.cudnn.allow_tf32:
-        return 2.0**-11
-    return 0.0
+    """Relative rounding of the final layer's inputs before its float32 products: 0 in
+    IEEE float32, 2^-11 for TF32 (CUDA convolutions by default), 2^-8 for bfloat16, as
+    torch's precision settings for this device and kind of layer allow."""
+    b = torch.backends
+    try:
+        settings = [MATMUL_PRECISION.get(torch.get_float32_matmul_precision(), "ieee")]
+    except RuntimeError:  # torch refuses the legacy query once the new API was used
+        settings = []
+    if device.type == "cuda":
+        settings.append("tf32" if (b.cudnn.allow_tf32 if conv else b.cuda.matmul.allow_tf32)
+                        else "ieee")
+        settings.append(_precision(b.cudnn, "conv") if conv else _precision(b.cuda, "matmul"))
+    else:
+        settings.append(_precision(b.mkldnn, "conv" if conv else "matmul"))
+    return max(REDUCED.get(s, 0.0) for s in settings)
+
+
+def _precision(backend, kind: str) -> str:
+    """A backend's fp32_precision setting for `kind` ("none" where torch has none)."""
+    return str(getattr(getattr(backend, kind, None), "fp32_precision", "none"))
 
 
 def gamma(n_terms: int) -> float:

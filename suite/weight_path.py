@@ -135,12 +135,14 @@ class WeightPath:
     """The family for one final layer, class and sweep scale; `at(value)` gives its tensors."""
 
     def __init__(self, weight: torch.Tensor, bias: torch.Tensor | None, cls: int,
-                 scale: tuple[float, float]):
+                 scale: tuple[float, float] | None = None):
         if bias is None:
             raise ValueError("the weight path moves the bias: the final layer needs one")
         self.weight, self.bias, self.cls = weight.detach(), bias.detach(), cls
-        self.scale = _check_scale(scale)
         self.projection = neuron_projection(weight, bias, cls)
+        if scale is None:
+            scale = (float(np.linalg.norm(self.projection.endpoint)), self.projection.length)
+        self.scale = _check_scale(scale)
         self.knots = knots(self.projection, self.scale)
         self.interp = interpfun(KNOT_VALUES, self.knots)
         u = self.projection.decision[:-1]
@@ -151,7 +153,7 @@ class WeightPath:
         self.con = np.maximum(-u, 0.0)  # votes against k (non-bias part of u-)
 
     @classmethod
-    def of(cls, layer: nn.Module, target: int, scale) -> "WeightPath":
+    def of(cls, layer: nn.Module, target: int, scale=None) -> "WeightPath":
         return cls(layer.weight, layer.bias, target, scale)
 
     def change(self, value: float) -> np.ndarray:
@@ -194,7 +196,8 @@ def final_layer(model: nn.Module) -> nn.Module:
     raise ValueError(f"no final Linear or 1x1 Conv2d found in {type(model).__name__}")
 
 
-def final_layer_weight_modifier(model: nn.Module, value: float, scale, cls: int = 1):
+def final_layer_weight_modifier(model: nn.Module, value: float, scale=None, cls: int = 1):
     """The notebook's entry point: the final layer's (weight, bias) at `value` on the path
-    of class `cls` with sweep scale (S-, S+); value 0 gives the original tensors' values."""
+    of class `cls` with sweep scale (S-, S+) (default: the projections' lengths); value 0
+    gives the original tensors' values."""
     return WeightPath.of(final_layer(model), cls, scale).at(value)

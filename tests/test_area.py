@@ -15,6 +15,7 @@ from suite.area import (
     class_fraction,
     class_map,
     grid_setting,
+    input_rounding,
     survey,
 )
 from suite.models import MLP
@@ -129,6 +130,16 @@ def test_fast_path_refuses_negative_features():
     model = MLP(2, [4], 2, activation="identity", output_activation="identity").eval()
     with pytest.raises(ValueError, match="non-negative features"):
         fast_area(grid_setting(model, tiny_grid(), 1, 8))
+
+
+def test_input_rounding_follows_torchs_precision_settings(monkeypatch):
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    assert input_rounding(cpu, conv=False) == 0.0
+    monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", True)
+    assert input_rounding(cuda, conv=True) == 2.0**-11
+    assert input_rounding(cpu, conv=True) == 0.0
+    monkeypatch.setattr(torch.backends.mkldnn.matmul, "fp32_precision", "bf16")
+    assert input_rounding(cpu, conv=False) == 2.0**-8
 
 
 def test_round32_rounds_outwards_to_the_nearest_float32():

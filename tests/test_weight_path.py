@@ -104,6 +104,14 @@ def test_bad_values_scales_and_layers_are_refused():
         WeightPath.of(nn.Linear(3, 2, bias=False), 1, (1.0, 1.0))
 
 
+def test_default_scale_is_the_projection_lengths():
+    path = WeightPath(W, B, 1)
+    assert path.scale == (pytest.approx(np.hypot(0.5, 1.5)), pytest.approx(np.sqrt(9.04)))
+    model, _tr, _grid = blob_mlp(0)
+    weight, bias = final_layer_weight_modifier(model, 0.0)
+    assert torch.equal(weight, model.out.weight) and torch.equal(bias, model.out.bias)
+
+
 def test_modifier_finds_the_final_layer():
     model, _tr, _grid = blob_mlp(0)
     assert final_layer(model) is model.out
