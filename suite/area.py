@@ -270,8 +270,9 @@ class FastArea:
                 z = logits(setting, x)
                 self.shapes.append(x.shape)
                 hits += int(is_class(setting, z).sum())
-                ext = merge_extremes(ext, decision_extremes(setting, z))
-                parts.append(self._arrays(recorder.features[-1], x.shape, z))
+                *arrays, extremes = self._arrays(recorder.features[-1], x.shape, z)
+                parts.append(arrays)
+                ext = merge_extremes(ext, extremes)
         finally:
             handle.remove()
         self.features = recorder.features
@@ -310,14 +311,16 @@ class FastArea:
         twice over; lo and hi carry 4 u |lo| more for the additions' rounding."""
         ra, pro, con = self._point_maps(h, shape, self._vecs, self._consts).unbind(dim=1)
         k = self.setting.cls
-        zk = z[:, k].reshape(-1).double()
-        competitor = torch.cat([z[:, :k], z[:, k + 1:]], dim=1).max(dim=1).values
-        d = zk - competitor.double().reshape(-1)
+        z = z.double().movedim(1, -1).reshape(-1, z.shape[1])
+        zk, others = z[:, k], torch.cat([z[:, :k], z[:, k + 1:]], dim=1)
+        d = zk - others.max(dim=1).values
         slack = (self.kappa * (1 + 2 * self._gamma)) * ra.double() \
             + 1e-12 * (zk.abs() + d.abs()) + 1e-30
         lo, hi = d - slack, d + slack
+        decision = zk - others.mean(dim=1)
         return (_round32(lo - 4 * UNIT_ROUNDOFF * lo.abs(), down=True),
-                _round32(hi + 4 * UNIT_ROUNDOFF * hi.abs(), down=False), pro, con)
+                _round32(hi + 4 * UNIT_ROUNDOFF * hi.abs(), down=False), pro, con,
+                (float((-decision).max()), float(decision.max())))
 
     def _point_maps(self, h: torch.Tensor, shape, vecs, consts) -> torch.Tensor:
         """(points, m): the features times each row of `vecs` (+ const), through the tail."""
@@ -356,11 +359,18 @@ class FastArea:
         return is_class(s, s.tail(z, self.shapes[i]))
 
     def _uncertain_chunks(self, uncertain: torch.Tensor) -> list[int]:
-        idx = torch.nonzero(uncertain).reshape(-1).cpu()
-        if idx.numel() == 0:
-            return []
-        bounds = torch.tensor(self.offsets[1:-1], dtype=idx.dtype)
-        return torch.unique(torch.bucketize(idx, bounds, right=True)).tolist()
+        """The chunks holding an uncertain point."""
+        sizes = {b - a for a, b in itertools.pairwise(self.offsets[:-1])}
+        if len(sizes) > 1:  # chunks of several sizes: locate each uncertain point
+            idx = torch.nonzero(uncertain).reshape(-1).cpu()
+            bounds = torch.tensor(self.offsets[1:-1], dtype=idx.dtype)
+            return torch.unique(torch.bucketize(idx, bounds, right=True)).tolist()
+        size, whole = self.offsets[1], self.offsets[-2]  # all but the last chunk: one size
+        flags = uncertain[:whole].reshape(-1, size).any(dim=1)
+        chunks = torch.nonzero(flags).reshape(-1).tolist()
+        if bool(uncertain[whole:].any()):
+            chunks.append(len(self.offsets) - 2)
+        return chunks
 
     @torch.inference_mode()
     def classes(self, value: float) -> torch.Tensor:
@@ -395,8 +405,7 @@ class FastArea:
 
 
 def _round32(x: torch.Tensor, down: bool) -> torch.Tensor:
-    """float64 -> the nearest float32 on one side (<= x when `down`, >= x otherwise)."""
+    """float64 -> a float32 on one side of x (<= x when `down`, >= x otherwise), at most
+    one float32 step away: the nearest float32, then one step outwards."""
     f = x.float()
-    wrong = f.double() > x if down else f.double() < x
-    toward = torch.full_like(f, -math.inf if down else math.inf)
-    return torch.where(wrong, torch.nextafter(f, toward), f)
+    return torch.nextafter(f, torch.full_like(f, -math.inf if down else math.inf))

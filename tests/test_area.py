@@ -142,14 +142,13 @@ def test_input_rounding_follows_torchs_precision_settings(monkeypatch):
     assert input_rounding(cpu, conv=False) == 2.0**-8
 
 
-def test_round32_rounds_outwards_to_the_nearest_float32():
+def test_round32_rounds_outwards_within_two_float32_steps():
     x = torch.from_numpy(np.random.default_rng(0).normal(0, 100, 10_000))
+    x[:3] = torch.tensor([0.5, -0.25, 0.0], dtype=torch.float64)  # exact float32 values
     down, up = _round32(x, down=True), _round32(x, down=False)
     assert down.dtype == up.dtype == torch.float32
-    assert bool((down.double() <= x).all()) and bool((up.double() >= x).all())
-    inf = torch.tensor(np.inf, dtype=torch.float32)
-    assert bool((torch.nextafter(down, inf).double() > x).all())
-    assert bool((up.double() - down.double() <= (x.abs() * 2.0**-23)).all())
+    assert bool((down.double() < x).all()) and bool((up.double() > x).all())
+    assert bool((up.double() - down.double() <= x.abs() * 2.0**-21 + 1e-44).all())
 
 
 def test_setting_with_model_output_dict():
