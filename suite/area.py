@@ -8,20 +8,20 @@ inference mode, optionally with the final layer's (weight, bias) replaced; `Grid
 grid chunks on the fly, so a grid of millions of points never exists in memory at once.
 
 The fast path (`FastArea`). The layers below the final one never change during a search,
-so one full pass records, per chunk, the final layer's input (the features) and the
-largest competing logit T of every point. A candidate value then needs, per point, only
-the estimate M = logit_k(value) - T = D - a P + c N + beta (`suite.weight_path`: a, c,
-beta are the path's three coefficients, D, P, N cached per point): one (points x 2)
-product. It is exact, not approximate: float32 rounding of the real forward pass moves a
-logit by at most E = kappa * (sum of |feature x weight| terms), a rigorous bound for any
-summation order (kappa from the number of terms and float32's unit roundoff, doubled).
-Points with |M| > E get their class from M; every chunk holding a point with |M| <= E is
-replayed exactly: the final layer (the module itself, with the candidate tensors) on
-that chunk's recorded features, the same operation on the same float32 inputs as the
-full pass, then the same argmax (first maximum wins ties). So the fast path gives the
-class of the full forward pass at every point, ties included; tests check it point by
-point. Cost: the features are kept (points x features x 4 bytes), plus four float64
-numbers per point.
+so one full pass records, per chunk, the final layer's input (the features), and per
+point D = logit_k - T (T: the largest other logit, which the path never changes) and the
+feature sums P and N of the path's votes for and against class k. A candidate value then
+needs, per point, only M = logit_k(value) - T = D - a P + c N + beta (a, c, beta: the
+path's three coefficients, `suite.weight_path`), a (points x 2) product. It is exact, not
+approximate: float32 rounding moves a logit by at most gamma_n x (the sum of the sizes of
+its n terms), in any summation order, so M is known to within a bound E per point
+(`FastArea._arrays` counts every rounding, and E is twice their sum). Points with
+|M| > E get their class from M; every chunk holding a point with |M| <= E is replayed
+exactly: the final layer (the module itself, with the candidate tensors) on that chunk's
+recorded features, the same operation on the same float32 inputs as the full pass, then
+the same argmax (first maximum wins ties). So the fast path gives the class of the full
+forward pass at every point, ties included; tests check it point by point. Memory: the
+features (points x features x 4 bytes) and four float32 numbers per point.
 """
 
 import itertools
@@ -237,8 +237,8 @@ def gamma(n_terms: int) -> float:
 def rounding_factor(n_terms: int, device: torch.device, conv: bool) -> float:
     """kappa, the screen's margin per unit of term size (see `FastArea._arrays`): twice
     what the float32 roundings can add up to."""
-    return 2.0 * (2.0 * gamma(n_terms) + 4.0 * input_rounding(device, conv)
-                  + 4.0 * UNIT_ROUNDOFF)
+    return 2.0 * (3.0 * gamma(n_terms) + 4.0 * input_rounding(device, conv)
+                  + 5.0 * UNIT_ROUNDOFF)
 
 
 class _Recorder:
@@ -278,6 +278,7 @@ class FastArea:
         self.features = recorder.features
         self.lo, self.hi, self.pro, self.con = (torch.cat(p) for p in zip(*parts, strict=True))
         self.offsets = [0, *itertools.accumulate(p[0].numel() for p in parts)]
+        self._one_size = len({b - a for a, b in itertools.pairwise(self.offsets[:-1])}) <= 1
         self.survey = Survey(hits, self.offsets[-1], scale_of(ext))
         self.path = make_path(self.survey.scale)
         if not (np.array_equal(self.path.pro, self._pro) and self.path.cls == setting.cls):
@@ -302,13 +303,15 @@ class FastArea:
     def _arrays(self, h: torch.Tensor, shape, z: torch.Tensor):
         """One chunk's float32 (lo, hi, P, N), lo/hi = D -/+ slack rounded outwards.
 
-        D = z_k - T from the pass's own float32 logits: z_k is within gamma Ra of the exact
-        logit. P, N and Ra are float32 sums of non-negative terms, each within a factor
-        (1 +- gamma) of its exact value. The candidate's float32 logit is within
-        (gamma + u) (Ra + aP + cN + |beta|) of its exact value (its sum, and the rounding of
-        its weights to float32). `screen` allows kappa = 2 (2 gamma + 4 u) times those
-        sizes: all of that, plus the float32 rounding of its own additions and threshold,
-        twice over; lo and hi carry 4 u |lo| more for the additions' rounding."""
+        With A = Ra + |a| P + |c| N + |beta| (Ra = |row k| . features: the size of the
+        original logit's terms), u = 2^-24 and r the inputs' rounding (0 in IEEE float32):
+        D = z_k - T comes from the pass's own float32 logit, within (gamma + 2 r) Ra of the
+        exact value; the candidate's float32 logit is within (gamma + 2 r + u) A of its
+        exact value (its sum, and its weights rounded to float32); P, N and Ra are float32
+        sums of non-negative terms, within a factor 1 +- gamma each; `screen` adds at most
+        2 u A in its float32 additions (lo and hi carry 4 u |lo| for the rest) and u |beta|
+        in its float32 threshold. That is at most (3 gamma + 4 r + 5 u) A; kappa is twice
+        that factor."""
         ra, pro, con = self._point_maps(h, shape, self._vecs, self._consts).unbind(dim=1)
         k = self.setting.cls
         z = z.double().movedim(1, -1).reshape(-1, z.shape[1])
@@ -360,8 +363,7 @@ class FastArea:
 
     def _uncertain_chunks(self, uncertain: torch.Tensor) -> list[int]:
         """The chunks holding an uncertain point."""
-        sizes = {b - a for a, b in itertools.pairwise(self.offsets[:-1])}
-        if len(sizes) > 1:  # chunks of several sizes: locate each uncertain point
+        if not self._one_size:  # chunks of several sizes: locate each uncertain point
             idx = torch.nonzero(uncertain).reshape(-1).cpu()
             bounds = torch.tensor(self.offsets[1:-1], dtype=idx.dtype)
             return torch.unique(torch.bucketize(idx, bounds, right=True)).tolist()
@@ -403,9 +405,8 @@ class FastArea:
         return weight.to(device), bias.to(device)
 
 
-
 def _round32(x: torch.Tensor, down: bool) -> torch.Tensor:
-    """float64 -> a float32 on one side of x (<= x when `down`, >= x otherwise), at most
-    one float32 step away: the nearest float32, then one step outwards."""
+    """float64 -> a float32 on one side of x (< x when `down`, > x otherwise), within 1.5
+    float32 steps: the nearest float32, then one step outwards."""
     f = x.float()
     return torch.nextafter(f, torch.full_like(f, -math.inf if down else math.inf))

@@ -77,6 +77,32 @@ def test_fast_path_equals_the_full_pass_at_every_grid_point(seed):
         assert fast.area(v) == class_fraction(setting, fast.path.at(v))
 
 
+def test_the_rounding_seen_is_within_half_the_screens_bound():
+    """The screen's margin E is twice the rounding it accounts for: the difference between
+    the full pass's float32 margin and the exact estimate stays under E / 2."""
+    setting = mlp_setting(1, chunk_size=500)
+    fast = fast_area(setting)
+    h = torch.cat(fast.features).double()
+    w, b = setting.final.weight.detach().double(), setting.final.bias.detach().double()
+    with torch.inference_mode():
+        z0 = torch.cat([setting.model(setting.chunk(i)) for i in range(setting.n_chunks)])
+    d = (z0[:, 1] - z0[:, 0]).double()
+    ra = h @ w[1].abs() + b[1].abs()
+    pro, con = h @ torch.from_numpy(fast.path.pro), h @ torch.from_numpy(fast.path.con)
+    worst = 0.0
+    for v in (-0.7, -0.2, 0.0, 0.1, 0.3, 0.8):
+        a, c, beta = fast.path.coefficients(v)
+        params = fast.path.at(v)
+        with torch.inference_mode():
+            z = torch.cat([setting.model.body(setting.chunk(i)) for i in
+                           range(setting.n_chunks)])
+            z = torch.nn.functional.linear(z, *params)
+        seen = ((z[:, 1] - z[:, 0]).double() - (d - a * pro + c * con + beta)).abs()
+        bound = fast.kappa * (ra + abs(a) * pro + abs(c) * con + abs(beta))
+        worst = max(worst, float((seen / bound).max()))
+    assert 0 < worst < 0.5
+
+
 def test_fast_path_on_a_three_class_segmentation_net():
     model, area_x = seg_net(0)
     setting = seg.setting({**QUICK_SEG, "chunk_images": 3}, model, area_x, "cpu")
