@@ -126,16 +126,19 @@ def tpe_search(area, target: float, bounds, budget: int, seed: int,
 
 def brentq_search(area, target: float, bounds, budget: int,
                   xtol: float) -> tuple[list[Evaluation], float | None, str]:
-    """Brent's method on area(value) - target inside `bounds`; returns (records, root, note)."""
+    """Brent's method on area(value) - target inside `bounds`; returns (records, root,
+    note). Out of iterations, the root is its last estimate and the note says so."""
     objective = Objective(area, target)
     try:
-        root = optimize.brentq(lambda v: objective(v).area - target, *bounds, xtol=xtol,
-                               maxiter=budget)
-    except (ValueError, RuntimeError) as e:  # no sign change, or not converged in budget
+        root, result = optimize.brentq(lambda v: objective(v).area - target, *bounds,
+                                       xtol=xtol, maxiter=budget, full_output=True,
+                                       disp=False)
+    except ValueError as e:  # no sign change over the bracket
         return objective.records, None, f"brentq stopped: {e}"
     if not any(r.value == root for r in objective.records):
         objective(root)
-    return objective.records, float(root), ""
+    note = "" if result.converged else f"brentq: {result.flag} after {budget} iterations"
+    return objective.records, float(root), note
 
 
 def first_within(records: list[Evaluation], target: float, tolerance: float):

@@ -43,6 +43,13 @@ def test_brentq_records_every_evaluation_and_brackets_the_target():
     assert [r.seconds for r in records] == sorted(r.seconds for r in records)
 
 
+def test_brentq_out_of_iterations_keeps_its_last_estimate():
+    target = 0.8 * step_area(0.0)
+    records, root, note = brentq_search(step_area, target, (0.0, 1.0), 3, 1e-12)
+    assert root is not None and "after 3 iterations" in note
+    assert records[-1].value == root and len(records) <= 6
+
+
 def test_brentq_without_a_sign_change_says_why():
     records, root, note = brentq_search(step_area, 2.0, (0.0, 1.0), 100, 1e-9)
     assert root is None and "brentq stopped" in note and len(records) == 2

@@ -152,3 +152,29 @@ def test_segmentation_quick_study_reaches_the_91_percent_target(tmp_path):
         m = r["metrics"]
         assert m["target_area"] == pytest.approx(0.91 * m["original_area"])
         assert m["tpe_rel_error"] < 0.01 and m["brentq_rel_error"] < 0.01
+
+
+@pytest.mark.slow
+def test_deeplab_from_a_local_weights_file(tmp_path):
+    """The DeepLabV3 branch end to end, on a locally written (random) checkpoint."""
+    from torchvision.models.segmentation import deeplabv3_resnet50
+
+    from suite.area import survey
+
+    torch.manual_seed(0)
+    weights = tmp_path / "deeplab.pth"
+    torch.save(deeplabv3_resnet50(weights=None, weights_backbone=None, num_classes=21,
+                                  aux_loss=True).state_dict(), weights)
+    config = {**QUICK_SEG, "model": "deeplabv3_resnet50", "deeplab_weights": str(weights),
+              "n_area_images": 2, "area_image_size": 48, "chunk_images": 1, "budget": 10}
+    seeds = derive(12, 0)
+    model = load_deeplab(str(weights))
+    x = segmentation_class_area.deeplab_inputs(config, seeds)
+    areas = [survey(segmentation_class_area.setting({**config, "target_class": k}, model, x,
+                                                    "cpu")).area for k in range(21)]
+    config["target_class"] = max(range(21), key=areas.__getitem__)
+    out = segmentation_class_area.run(config, seeds, torch.device("cpu"))
+    m = out.metrics
+    assert m["original_area"] == max(areas) and m["n_points"] == 2 * 48 * 48
+    assert m["monotone"] == 1.0 and m["brentq_rel_error"] < 0.01 and m["tpe_evals"] == 10
+    assert out.blobs == {} and out.artifacts["images"]["source"] == "generated"
