@@ -52,7 +52,7 @@ PARAMS = {
     "tolerance": P.positive_float(0.005, "|area / target - 1| that counts as reached"),
     "methods": P.Param(["tpe", "brentq"], f"a non-empty list of distinct names among "
                        f"{', '.join(repr(m) for m in METHODS)}", _methods_ok, "search methods"),
-    "budget": P.int_range(60, 2, doc="TPE trials; brentq's most iterations"),
+    "budget": P.int_range(80, 2, doc="TPE trials; brentq's most iterations"),
     "xtol": P.positive_float(1e-7, "brentq's bracket width at which it stops (value units)"),
     "area_path": P.choice("fast", AREA_PATHS, "how each area is computed"),
     "curve_points": P.int_range(21, 0, doc="values over [-1, 1] where the area is measured "
@@ -106,6 +106,7 @@ def geometry(path: WeightPath) -> dict:
 def control(setting: Setting, cls: int, config, seeds, context=None):
     """Run one trial's searches; returns (metrics, artifacts). `context` is the trial's
     `suite.tasks.base.TrialContext` (trial id and store), or None outside a store."""
+    plan = optuna_plan(config, seeds, context)  # a bad storage fails before any work
     engine = Engine(setting, cls, config["area_path"])
     original = engine.survey.area
     target = config["target_ratio"] * original
@@ -117,7 +118,7 @@ def control(setting: Setting, cls: int, config, seeds, context=None):
         artifacts["notes"].append("the original area is 0: there is no area to control")
     else:
         with quiet_optuna():
-            _search(engine, target, config, seeds, context, metrics, artifacts)
+            _search(engine, target, config, seeds, plan, metrics, artifacts)
     values = np.linspace(-1.0, 1.0, config["curve_points"]).tolist()
     areas = [engine.area(v) for v in values]
     artifacts["curve"] = {"values": values, "areas": areas}
@@ -126,11 +127,15 @@ def control(setting: Setting, cls: int, config, seeds, context=None):
     return {m: metrics.get(m) for m in METRICS}, artifacts
 
 
-def _search(engine: Engine, target, config, seeds, context, metrics, artifacts):
-    bounds = bracket(engine.survey.area, target)
+def optuna_plan(config, seeds, context) -> OptunaPlan:
+    """Where this trial's Optuna studies go, named after its trial id."""
     trial_id, store = (context.trial_id, context.store) if context else ("", "")
-    plan = OptunaPlan(storage_url(config["optuna_storage"], store),
+    return OptunaPlan(storage_url(config["optuna_storage"], store),
                       trial_id or f"untracked-{seeds.index}", config["optuna_write"])
+
+
+def _search(engine: Engine, target, config, seeds, plan: OptunaPlan, metrics, artifacts):
+    bounds = bracket(engine.survey.area, target)
     artifacts["bounds"] = list(bounds)
     tpe = brentq_records = None
     for method in config["methods"]:
@@ -145,7 +150,7 @@ def _search(engine: Engine, target, config, seeds, context, metrics, artifacts):
                 artifacts["notes"].append(note)
         artifacts["evaluations"][method] = [r.row() for r in records]
         metrics |= summary(method, records, target, config["tolerance"], final)
-    attrs = {"suite_trial": trial_id, "target_area": target,
+    attrs = {"suite_trial": plan.name, "target_area": target,
              "original_area": engine.survey.area,
              "geometry": "suite.weight_path (the suite trial's artifacts explain it)"}
     names = save_studies(plan, tpe, brentq_records, bounds, target, attrs)
