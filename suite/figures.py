@@ -291,6 +291,5 @@ def _seeds(row: dict) -> TrialSeeds:
     return TrialSeeds(**row["seeds"])
 
 
-
 # Figure modules register themselves on import (kept last: they import `register`).
-from suite import figures_catalogue, mnist_figures  # noqa: E402, F401
+from suite import class_area_figures, figures_catalogue, mnist_figures  # noqa: E402, F401

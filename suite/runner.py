@@ -19,6 +19,7 @@ from suite import __version__, environment, tasks
 from suite.planning import TrialSpec, canonical, plan
 from suite.spec import Study
 from suite.store import Store, now
+from suite.tasks.base import TrialContext, takes_context
 
 
 class SerialExecutor:
@@ -63,6 +64,7 @@ class Job:
     threads: int
     run_id: int
     runtime: dict = field(default_factory=dict)  # run-time settings (see Task.runtime)
+    store: str = ""  # the store's path, for tasks that take a TrialContext
 
 
 def with_runtime(task, config: dict, runtime: dict) -> dict:
@@ -86,7 +88,9 @@ def execute_group(jobs: list[Job]) -> list[tuple[dict, dict, dict]]:
     task = tasks.get(first.spec.config["task"])
     config = with_runtime(task, first.spec.config, first.runtime)
     if len(jobs) == 1:
-        outcomes = [task.run(config, first.spec.seeds, device)]
+        extra = ({"context": TrialContext(first.spec.trial_id, first.store)}
+                 if takes_context(task.run) else {})
+        outcomes = [task.run(config, first.spec.seeds, device, **extra)]
     else:
         outcomes = task.run_batch(config, [j.spec.seeds for j in jobs], device)
     finished, wall = now(), (time.perf_counter() - t0) / len(jobs)
@@ -166,7 +170,8 @@ def run_study(study: Study, store: Store, *, device: str = "auto", workers: int 
                                  len(trials), summary.skipped,
                                  environment.fingerprint(dev, threads))
         job = functools.partial(Job, variant=variant, device=str(dev), threads=threads,
-                                run_id=run_id, runtime=runtime)
+                                run_id=run_id, runtime=runtime,
+                                store=str(store.path.resolve()))
         # Trials of one config train as one stacked model where that is proven to give each
         # the numbers it gets alone: on the CPU with one thread per trial.
         groups = group_jobs([job(t) for t in pending], dev.type == "cpu" and threads == 1,

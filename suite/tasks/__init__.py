@@ -1,7 +1,15 @@
 """Tasks by name: the code that runs one trial of a study (see `suite.tasks.base`)."""
 
 from suite.errors import UnknownNameError, did_you_mean
-from suite.tasks import imbalance, mnist, mnist_search, optimizer_paths, supervised
+from suite.tasks import (
+    class_area,
+    imbalance,
+    mnist,
+    mnist_search,
+    optimizer_paths,
+    segmentation_class_area,
+    supervised,
+)
 from suite.tasks.base import Task, TrialOutcome
 
 TASKS: dict[str, Task] = {
@@ -10,6 +18,8 @@ TASKS: dict[str, Task] = {
     "mnist-search": mnist_search.TASK,
     "optimizer-path": optimizer_paths.TASK,
     "imbalance": imbalance.TASK,
+    "class-area": class_area.TASK,
+    "segmentation-class-area": segmentation_class_area.TASK,
 }
 
 

@@ -5,6 +5,7 @@ metrics and per-epoch curves it records and the figures it can draw, checks rule
 span several parameters, and runs one trial from a resolved config and its seeds.
 """
 
+import inspect
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -45,6 +46,19 @@ def _finite_or_none(v):
         return None
     v = float(v)
     return v if math.isfinite(v) else None
+
+
+@dataclass(frozen=True)
+class TrialContext:
+    """Where a trial runs, for tasks that keep state of their own beside the store (an
+    Optuna study, say). A task receives it when its `run` takes a `context` argument."""
+
+    trial_id: str = ""
+    store: str = ""  # the suite store file the trial is saved to; "" when there is none
+
+
+def takes_context(run: Callable) -> bool:
+    return "context" in inspect.signature(run).parameters
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,147 @@
+"""Class-area control of a segmentation net: reach a target pixel share of one class.
+
+The class-area notebook's second study, on the final 1x1 convolution of a segmentation
+network. The area is the fraction of pixels, over a set of images, whose argmax is the
+target class; the target is target_ratio (0.91) x the original. The weight path, searches
+and records are those of the MLP study (`suite.weight_path`, `suite.area_control`).
+
+Models: "small" (the offline default): `suite.shapes.SegNet` trained here on generated
+images (bright disks = class 1, dark squares = class 2 on noise), area measured on fresh
+generated images; "deeplabv3_resnet50": torchvision's DeepLabV3-ResNet50 with its COCO/VOC
+weights, only when the weights file is present locally (never downloaded), on the
+images of `image_dir` (or generated ones); its logits are upsampled bilinearly after the
+final convolution, and the fast area path follows that upsampling exactly.
+"""
+
+import torch
+import torch.nn.functional as F
+
+from suite import area_control, catalogue, shapes
+from suite import params as P
+from suite.area import Setting
+from suite.datasets import Points
+from suite.seeding import TrialSeeds
+from suite.tasks.base import Task, TrialContext, TrialOutcome
+from suite.training import train
+
+MODELS = {"small": "SegNet trained here on generated images",
+          "deeplabv3_resnet50": "torchvision DeepLabV3-ResNet50, local COCO/VOC weights"}
+N_CLASSES = {"small": len(shapes.CLASSES), "deeplabv3_resnet50": 21}
+
+PARAMS = {
+    "model": P.choice("small", MODELS, "segmentation model"),
+    "n_train_images": P.int_range(64, 1, doc="training images (small model)"),
+    "n_val_images": P.int_range(16, 1, doc="validation images (small model)"),
+    "image_size": P.int_range(32, 8, doc="training image side (pixels)"),
+    "n_area_images": P.int_range(16, 1, doc="images the area is measured on"),
+    "area_image_size": P.int_range(64, 8, doc="side of those images (pixels)"),
+    "noise": P.non_negative_float(0.5, "pixel noise of the generated images"),
+    "width": P.int_range(16, 1, doc="channels of the small net's hidden layers"),
+    "optimizer": P.choice("adam", catalogue.OPTIMIZERS, "optimiser"),
+    "lr": P.positive_float(0.01, "learning rate"),
+    "batch_size": P.int_range(8, 1, doc="images per minibatch"),
+    "epochs": P.int_range(15, 1, doc="training epochs (small model)"),
+    "target_class": P.int_range(1, 0, doc="the class whose area is controlled"),
+    "chunk_images": P.int_range(4, 1, doc="images per forward pass"),
+    "deeplab_weights": P.Param("", "a path to the weights file, or '' for torch hub's "
+                               "checkpoints folder", lambda v: isinstance(v, str), ""),
+    "image_dir": P.Param("", "a folder of .jpg/.png images, or '' for generated ones",
+                         lambda v: isinstance(v, str), "images for DeepLab"),
+    **area_control.PARAMS,
+    "target_ratio": P.positive_float(0.91, "target area / original area"),
+    "tolerance": P.positive_float(0.01, "|area / target - 1| that counts as reached"),
+}
+
+METRICS = (*area_control.METRICS, "train_accuracy", "val_accuracy", "final_loss")
+CURVES = ("train_loss", "val_loss", "val_accuracy")
+FIGURES = ("class_area_masks", "class_area_curve", "class_area_history")
+
+
+def check(config, fail) -> None:
+    n = N_CLASSES[config["model"]]
+    if config["target_class"] >= n:
+        fail("target_class", f"a class of model '{config['model']}' (0 to {n - 1})",
+             config["target_class"])
+
+
+def images(config, seeds: TrialSeeds):
+    """(train, validation, area) image sets; each generated set from its own data seed."""
+    s_train, s_val, s_area = seeds.split("data", 3)
+    size, noise = config["image_size"], config["noise"]
+    train_set = Points(*shapes.shape_images(config["n_train_images"], size, s_train, noise))
+    val_set = Points(*shapes.shape_images(config["n_val_images"], size, s_val, noise))
+    area_set = shapes.shape_images(config["n_area_images"], config["area_image_size"], s_area,
+                                   noise)
+    return train_set, val_set, area_set
+
+
+def fit_small(config, seeds: TrialSeeds, device: torch.device):
+    tr, va, (area_x, _labels) = images(config, seeds)
+    tr, va = tr.to(device), va.to(device)
+    model = shapes.init_conv_(shapes.SegNet(width=config["width"]),
+                              seeds.generator("init")).to(device)
+    optimizer = catalogue.get("optimizer", config["optimizer"])(model.parameters(),
+                                                                lr=config["lr"])
+    history = train(model, torch.nn.CrossEntropyLoss(), "cross_entropy", optimizer, tr, va,
+                    config["epochs"], config["batch_size"], seeds.generator("order"))
+    return model.eval(), area_x, tr, va, history
+
+
+def setting(config, model, area_x: torch.Tensor, device) -> Setting:
+    """The area setting: chunks of `chunk_images` images; DeepLab adds its upsampling."""
+    b = config["chunk_images"]
+    n_chunks = -(-area_x.shape[0] // b)
+
+    def chunk(i):
+        return area_x[i * b:(i + 1) * b].to(device)
+
+    if config["model"] == "small":
+        return Setting(model, "final", config["target_class"], n_chunks, chunk)
+    return Setting(model, "classifier.4", config["target_class"], n_chunks, chunk,
+                   output=lambda out: out["out"], tail=upsample, tail_terms=4)
+
+
+def upsample(z: torch.Tensor, shape: torch.Size) -> torch.Tensor:
+    """What DeepLabV3's forward does after its classifier."""
+    return F.interpolate(z, size=shape[-2:], mode="bilinear", align_corners=False)
+
+
+def deeplab_inputs(config, seeds: TrialSeeds) -> torch.Tensor:
+    size = config["area_image_size"]
+    if config["image_dir"]:
+        raw = shapes.folder_images(config["image_dir"], size)
+    else:
+        raw = shapes.generated_rgb(config["n_area_images"], size, seeds.split("data", 3)[2],
+                                   config["noise"])
+    return shapes.imagenet_normalise(raw)
+
+
+def run(config, seeds: TrialSeeds, device: torch.device,
+        context: TrialContext | None = None) -> TrialOutcome:
+    if config["model"] == "small":
+        model, area_x, tr, va, history = fit_small(config, seeds, device)
+    else:
+        model = shapes.load_deeplab(config["deeplab_weights"]).to(device)
+        area_x, history = deeplab_inputs(config, seeds), None
+    metrics, artifacts = area_control.control(setting(config, model, area_x, device),
+                                              config["target_class"], config, seeds, context)
+    artifacts["images"] = {"n": int(area_x.shape[0]), "size": list(area_x.shape[-2:]),
+                           "source": config["image_dir"] or "generated"}
+    if history is None:
+        return TrialOutcome("ok", metrics, {}, artifacts)
+    with torch.inference_mode():
+        metrics["train_accuracy"] = _pixel_accuracy(model, tr)
+        metrics["val_accuracy"] = _pixel_accuracy(model, va)
+    metrics["final_loss"] = history.train_loss[-1]
+    return TrialOutcome("diverged" if history.diverged else "ok", metrics, history.curves(),
+                        artifacts, {"state_dict": shapes.state_bytes(model)},
+                        note=history.diverged)
+
+
+def _pixel_accuracy(model, pts: Points) -> float:
+    return (model(pts.x).argmax(dim=1) == pts.y).double().mean().item()
+
+
+TASK = Task(name="segmentation-class-area", description=__doc__.strip().splitlines()[0],
+            params=PARAMS, metrics=METRICS, curves=CURVES, figures=FIGURES, run=run,
+            check=check)
