@@ -51,6 +51,12 @@ def non_negative_float(default: float, doc: str = "") -> Param:
     return Param(default, "a non-negative float", lambda v: _is_num(v) and v >= 0, doc)
 
 
+def dataset_noise(doc: str = "dataset noise") -> Param:
+    """Optional noise level: None keeps the dataset maker's own default."""
+    return Param(None, "a non-negative float (or omitted for the dataset's own)",
+                 lambda v: v is None or (_is_num(v) and v >= 0), doc)
+
+
 def int_range(default: int, low: int, high: int | None = None, doc: str = "") -> Param:
     if high is None:
         return Param(default, f"an integer >= {low}", lambda v: _is_int(v) and v >= low, doc)

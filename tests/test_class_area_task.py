@@ -28,6 +28,16 @@ def suite_cli(*args):
                           text=True, env=ENV, cwd=REPO_ROOT, timeout=300)
 
 
+def run_quick(study: str, store: Path) -> list[dict]:
+    """`suite run STUDY --quick` in a fresh process; the stored quick trials."""
+    done = suite_cli("run", study, "--quick", "--store", str(store), "--no-progress")
+    assert done.returncode == 0, done.stderr
+    s = Store(store, create=False)
+    rows = s.trials(study, "quick")
+    s.close()
+    return rows
+
+
 def optuna_cli(*args):
     exe = shutil.which("optuna") or str(Path(sys.executable).with_name("optuna"))
     if not Path(exe).exists():
@@ -111,12 +121,7 @@ def test_segmentation_task_in_process():
 @pytest.mark.slow
 def test_blobs_quick_study_reaches_the_target_and_optuna_lists_it(tmp_path):
     store = tmp_path / "x.db"
-    done = suite_cli("run", "blobs-class-area", "--quick", "--store", str(store),
-                     "--no-progress")
-    assert done.returncode == 0, done.stderr
-    s = Store(store, create=False)
-    rows = s.trials("blobs-class-area", "quick")
-    s.close()
+    rows = run_quick("blobs-class-area", store)
     assert len(rows) == 2
     for r in rows:
         assert r["metrics"]["tpe_rel_error"] < 0.005 and r["metrics"]["brentq_rel_error"] < 0.005
@@ -141,13 +146,8 @@ def test_blobs_quick_study_reaches_the_target_and_optuna_lists_it(tmp_path):
 
 @pytest.mark.slow
 def test_segmentation_quick_study_reaches_the_91_percent_target(tmp_path):
-    store = tmp_path / "seg.db"
-    done = suite_cli("run", "segmentation-class-area", "--quick", "--store", str(store),
-                     "--no-progress")
-    assert done.returncode == 0, done.stderr
-    s = Store(store, create=False)
-    rows = s.trials("segmentation-class-area", "quick")
-    s.close()
+    rows = run_quick("segmentation-class-area", tmp_path / "seg.db")
+    assert len(rows) == 2  # an empty store would pass the loop below
     for r in rows:
         m = r["metrics"]
         assert m["target_area"] == pytest.approx(0.91 * m["original_area"])

@@ -30,9 +30,7 @@ NONNEGATIVE = {"relu": "max(x, 0)", "sigmoid": "in (0, 1)"}
 
 PARAMS = {
     "dataset": P.choice("blobs", datasets.DATASETS, "dataset maker"),
-    "noise": P.Param(None, "a non-negative float (or omitted for the dataset's own)",
-                     lambda v: v is None or (isinstance(v, int | float) and not isinstance(v, bool)
-                                             and v >= 0), "dataset noise"),
+    "noise": P.dataset_noise(),
     "n_points": P.int_range(1000, 2, doc="training points"),
     "n_val": P.int_range(500, 1, doc="validation points (same draw, split off)"),
     "n_hidden_layers": P.int_range(3, 1, 100, "hidden layers (3: four linear layers)"),

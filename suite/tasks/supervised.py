@@ -26,9 +26,7 @@ from suite.training import accuracy, predict_labels
 
 PARAMS = {
     "dataset": P.choice("spirals", datasets.DATASETS, "dataset maker"),
-    "noise": P.Param(None, "a non-negative float (or omitted for the dataset's own)",
-                     lambda v: v is None or (isinstance(v, int | float) and not isinstance(v, bool)
-                                             and v >= 0), "dataset noise"),
+    "noise": P.dataset_noise(),
     "n_train": P.int_range(4000, 2, doc="training points"),
     "n_val": P.int_range(1000, 1, doc="validation points"),
     "n_test": P.int_range(500, 1, doc="test points"),
