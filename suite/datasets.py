@@ -2,7 +2,10 @@
 
 `make(name, n, seed, noise)` returns float32 features and int64 labels on the CPU; the
 caller moves them to its device. Each split (train, validation, test) is drawn from its
-own derived seed, as the spiral notebook draws each split with a fresh call.
+own derived seed, as the spiral notebook draws each split with a fresh call, except for
+the makers in `SEED_DRAWS_DISTRIBUTION`: their seed also draws the distribution itself
+(the blobs' centres, make_classification's clusters), so their splits come from one draw,
+cut in order (`make_split`).
 """
 
 from dataclasses import dataclass
@@ -111,3 +114,21 @@ def get(name: str):
 
 def make(name: str, n: int, seed: int, noise: float | None = None) -> Points:
     return get(name)(n, seed, noise)
+
+
+# Makers whose seed places the classes (centres, clusters): separate draws per split would
+# give each split a different distribution.
+SEED_DRAWS_DISTRIBUTION = frozenset({"blobs", "imbalanced"})
+
+
+def make_split(name: str, sizes: tuple[int, ...], seeds: list[int],
+               noise: float | None = None) -> tuple[Points, ...]:
+    """One set of points per size: each from its own seed, or, for the makers in
+    SEED_DRAWS_DISTRIBUTION, all cut in order from one draw with the first seed."""
+    if name not in SEED_DRAWS_DISTRIBUTION:
+        return tuple(make(name, n, s, noise) for n, s in zip(sizes, seeds, strict=True))
+    pts, out, start = make(name, sum(sizes), seeds[0], noise), [], 0
+    for n in sizes:
+        out.append(Points(pts.x[start:start + n], pts.y[start:start + n]))
+        start += n
+    return tuple(out)

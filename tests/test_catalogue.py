@@ -73,6 +73,26 @@ def test_every_dataset_is_deterministic_per_seed_and_labelled_binary(name):
     assert set(a.y.tolist()) <= {0, 1}
 
 
+def _class_means(p):
+    return torch.stack([p.x[p.y == c].mean(dim=0) for c in (0, 1)])
+
+
+def test_blobs_splits_share_one_draw_so_their_centres_agree():
+    train, val, test = datasets.make_split("blobs", (400, 200, 200), [11, 12, 13])
+    whole = datasets.make("blobs", 800, 11)
+    assert torch.equal(torch.cat([train.x, val.x, test.x]), whole.x)
+    # separate draws place the centres anew (they are drawn uniformly in a 20-wide box)
+    apart = datasets.make("blobs", 200, 13)
+    assert (_class_means(test) - _class_means(train)).abs().max() < 0.5
+    assert (_class_means(apart) - _class_means(train)).abs().max() > 0.5
+
+
+def test_fixed_distribution_splits_come_from_their_own_seeds():
+    splits = datasets.make_split("spirals", (30, 20), [5, 6])
+    assert torch.equal(splits[1].x, datasets.make("spirals", 20, 6).x)
+    assert set(datasets.SEED_DRAWS_DISTRIBUTION) < set(datasets.DATASETS)
+
+
 def test_spirals_follow_the_formula_without_noise():
     p = datasets.spirals(10, seed=3, noise=0.0)
     assert torch.all(p.y[:5] == 0) and torch.all(p.y[5:] == 1)

@@ -70,11 +70,10 @@ def check(config, fail) -> None:
 
 
 def make_splits(config, seeds: TrialSeeds) -> tuple[datasets.Points, ...]:
-    """Train, validation and test sets, each from its own seed derived from the data seed."""
+    """Train, validation and test sets, each from its own seed derived from the data seed
+    (one draw, split, for datasets whose seed places the classes: see `suite.datasets`)."""
     sizes = (config["n_train"], config["n_val"], config["n_test"])
-    split_seeds = seeds.split("data", 3)
-    return tuple(datasets.make(config["dataset"], n, s, config["noise"])
-                 for n, s in zip(sizes, split_seeds, strict=True))
+    return datasets.make_split(config["dataset"], sizes, seeds.split("data", 3), config["noise"])
 
 
 def build(config, seeds: TrialSeeds, n_inputs: int, n_classes: int):
