@@ -7,6 +7,9 @@ area along the whole documented range to check the monotone contract, and writes
 Optuna studies. `area_path` picks how area(value) is computed: "fast" (`FastArea`, exact,
 from cached features) or "full" (a full forward pass over every chunk per value); both give
 the same areas, so the two paths make the same searches and differ only in time.
+`tpe_parallel` (default 1, sequential TPE) is how many TPE trials each round asks,
+evaluates in this process and tells (batch-parallel TPE: `suite.area_search.tpe_search`);
+it is recorded in `artifacts["tpe"]` and the report says it.
 
 Every metric but the timings (`*_seconds*`) is bit-identical when the trial is re-run.
 """
