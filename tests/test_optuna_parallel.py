@@ -156,6 +156,32 @@ def test_a_round_cut_while_telling_is_told_on_resume(digits, tmp_path, monkeypat
     assert resumed.metrics == {**fresh.metrics, "n_trials_resumed": 4}
 
 
+def test_a_round_cut_while_recording_is_asked_again_whole(digits, tmp_path, monkeypatch):
+    """Trial 2's result recorded, trial 3's not: trial 2 must not count (its round-mate is
+    asked again, so it would be told with less knowledge than the uninterrupted search)."""
+    config = tiny(digits, parallel=2, checkpoint_dir=str(tmp_path))
+    real, results = optuna.trial.Trial.set_user_attr, []
+
+    def cut_short(trial, key, value):
+        if key == "result":
+            results.append(1)
+            if len(results) == 4:
+                raise KeyboardInterrupt
+        return real(trial, key, value)
+
+    monkeypatch.setattr(optuna.trial.Trial, "set_user_attr", cut_short)
+    with pytest.raises(KeyboardInterrupt):
+        mnist_search.run(config, SEEDS, CPU)
+    monkeypatch.setattr(optuna.trial.Trial, "set_user_attr", real)
+    resumed = mnist_search.run(config, SEEDS, CPU)
+    fresh = mnist_search.run(tiny(digits, parallel=2), SEEDS, CPU)
+    records = resumed.artifacts["search"]
+    assert [r["interrupted"] for r in records] == [False] * 2 + [True] * 2 + [False] * 4
+    assert records[2]["val_accuracies"] and records[2]["state"] == "FAIL"
+    assert counted(resumed) == counted(fresh)
+    assert resumed.metrics == {**fresh.metrics, "n_trials_resumed": 2}
+
+
 # -- on a dask.distributed cluster ---------------------------------------------------------
 @pytest.fixture(scope="module")
 def cluster():
