@@ -7,6 +7,9 @@ area along the whole documented range to check the monotone contract, and writes
 Optuna studies. `area_path` picks how area(value) is computed: "fast" (`FastArea`, exact,
 from cached features) or "full" (a full forward pass over every chunk per value); both give
 the same areas, so the two paths make the same searches and differ only in time.
+`tpe_parallel` (default 1, sequential TPE) is how many TPE trials each round asks,
+evaluates in this process and tells (batch-parallel TPE: `suite.area_search.tpe_search`);
+it is recorded in `artifacts["tpe"]` and the report says it.
 
 Every metric but the timings (`*_seconds*`) is bit-identical when the trial is re-run.
 """
@@ -53,6 +56,8 @@ PARAMS = {
     "methods": P.Param(["tpe", "brentq"], f"a non-empty list of distinct names among "
                        f"{', '.join(repr(m) for m in METHODS)}", _methods_ok, "search methods"),
     "budget": P.int_range(80, 2, doc="TPE trials; brentq's most iterations"),
+    "tpe_parallel": P.int_range(1, 1, doc="TPE trials asked, evaluated and told together "
+                                "(1: sequential TPE; more: batch-parallel TPE)"),
     "xtol": P.positive_float(1e-7, "brentq's bracket width at which it stops (value units)"),
     "area_path": P.choice("fast", AREA_PATHS, "how each area is computed"),
     "curve_points": P.int_range(21, 0, doc="values over [-1, 1] where the area is measured "
@@ -140,8 +145,10 @@ def _search(engine: Engine, target, config, seeds, plan: OptunaPlan, metrics, ar
     tpe = brentq_records = None
     for method in config["methods"]:
         if method == "tpe":
-            tpe = tpe_search(engine.area, target, bounds, config["budget"], seeds.sampler, plan)
+            tpe = tpe_search(engine.area, target, bounds, config["budget"], seeds.sampler, plan,
+                             config["tpe_parallel"])
             records, final = tpe.records, best(tpe.records)
+            artifacts["tpe"] = {"parallel": config["tpe_parallel"], "constant_liar": True}
         else:
             records, root, note = brentq_search(engine.area, target, bounds, config["budget"],
                                                 config["xtol"])

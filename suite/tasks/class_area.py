@@ -6,7 +6,11 @@ with cross-entropy and Adam. The area of class 1 is the fraction of a grid over 
 training data's bounding box (widened by `grid_margin`, step `grid_h`) that the model
 assigns to class 1. A one-parameter family of final-layer weights (`suite.weight_path`)
 moves that area; TPE (Optuna) and brentq search the value that gives target_ratio (0.8)
-x the original area (`suite.area_control`, `suite.area_search`).
+x the original area (`suite.area_control`, `suite.area_search`). `tpe_parallel` (default
+1) makes TPE ask, evaluate and tell that many trials per round: batch-parallel TPE, a
+different search from sequential TPE, evaluated in-process (each evaluation takes
+milliseconds on features too large to ship), so it is for studying parallel TPE, not for
+speed; the shipped studies keep 1.
 
 The training and validation points come from one draw of the dataset (split after it):
 for blobs, separate draws would put the blobs' centres elsewhere in each split.

@@ -14,10 +14,28 @@ choices as one that was never interrupted. Execution e trains from the e-th seed
 from `init` and `order` (the same for every configuration: paired scores); the retrain
 uses the `init` and `order` seeds themselves.
 
+Parallel trials (`parallel` = W, default 1). The search goes in rounds: it asks W Optuna
+trials (the k-th counted trial from its own k-th sampler seed, as above), evaluates the W
+configurations as one batch, then tells all W in trial-number order. The suggestions thus
+depend on the seeds, W and the history only, not on which evaluation finished first nor
+on where they ran: the in-process and the cluster paths give identical numbers. TPE sees
+the trials of the round still pending (Optuna's constant liar: pending trials count as
+bad ones), so the later asks of a round move away from the earlier ones instead of
+repeating the suggestion the shared history favours; with W = 1 nothing is pending and the
+search is sequential TPE. With W > 1 it is batch-parallel TPE, a different search (each
+round's asks know less), which is why W is part of the trial's identity and the report
+says it. Random suggestions (the random sampler, TPE's startup trials) do not depend on W.
+The W evaluations go through `suite.parallel.inner_map`: when the search runs as a task on
+a dask.distributed cluster, they are tasks on that cluster (each worker loads the data
+split once and keeps it); elsewhere they run here, one after the other.
+
 Resume. Given `checkpoint_dir` (the runner passes `<store>.checkpoints`), the search keeps
 Optuna's journal of its trials there, in `<trial_id>.optuna.log`, and a search that was cut
-short continues from its finished Optuna trials (the one interrupted is marked failed and
-drawn again). A finished search is a stored suite trial, skipped like any other. Without
+short continues from its finished Optuna trials. A round records every result before it
+tells any, so a round cut short either has all its results (it is told on resume) or has
+none told (its trials are marked failed and the whole round is asked again, from the same
+seeds and history): either way the search makes the choices it would have made
+uninterrupted. A finished search is a stored suite trial, skipped like any other. Without
 `checkpoint_dir` the search lives in memory.
 
 With Optuna's default of 10 startup trials, TPE draws its first 10 suggestions at random, so
@@ -25,8 +43,11 @@ the notebook's 5-trial search is a seeded random search (like its Keras RandomSe
 `n_startup_trials` lower to let TPE model the history sooner.
 """
 
+import functools
+import json
 import math
 import statistics
+from dataclasses import dataclass
 from pathlib import Path
 
 import optuna
@@ -34,14 +55,18 @@ import torch
 from optuna.trial import TrialState
 
 from suite import params as P
+from suite.mnist import Split
 from suite.models import count_parameters
+from suite.parallel import inner_map
 from suite.seeding import TrialSeeds
 from suite.tasks import mnist
 from suite.tasks.base import Task, TrialOutcome
 from suite.training import run_epoch
 
 SAMPLERS = {
-    "tpe": lambda seed, startup: optuna.samplers.TPESampler(seed=seed, n_startup_trials=startup),
+    # constant_liar: TPE sees the pending trials of a round (see the module docstring)
+    "tpe": lambda seed, startup: optuna.samplers.TPESampler(seed=seed, n_startup_trials=startup,
+                                                            constant_liar=True),
     "random": lambda seed, startup: optuna.samplers.RandomSampler(seed=seed),
 }
 
@@ -67,6 +92,8 @@ PARAMS = {
     "executions": P.int_range(3, 1, doc="trainings per configuration (seeds), averaged"),
     "sampler": P.choice("tpe", SAMPLERS, "Optuna sampler"),
     "n_startup_trials": P.int_range(10, 0, doc="TPE: random suggestions before modelling"),
+    "parallel": P.int_range(1, 1, doc="Optuna trials asked, evaluated and told together "
+                            "(1: sequential TPE; more: batch-parallel TPE)"),
     "activation": mnist.PARAMS["activation"],
     "optimizer": mnist.PARAMS["optimizer"],
     "batch_size": mnist.PARAMS["batch_size"],
@@ -150,39 +177,122 @@ def open_study(config, seeds: TrialSeeds) -> tuple[optuna.Study, str | None]:
 
 
 def finished(study: optuna.Study) -> list:
-    """Trials that count towards the budget: completed, or failed by divergence (not
-    those cut short by an interruption)."""
-    return [t for t in study.get_trials(deepcopy=False)
-            if t.state == TrialState.COMPLETE
-            or (t.state == TrialState.FAIL and "diverged" in t.user_attrs)]
+    """Trials that count towards the budget, in order: completed, or failed by divergence,
+    in a round whose every trial was evaluated (not those of a round an interruption cut
+    short, which is asked again)."""
+    trials = study.get_trials(deepcopy=False)
+    rounds: dict[int, list] = {}
+    for t in trials:
+        rounds.setdefault(t.user_attrs.get("round", t.number), []).append(t)
+    whole = {r for r, group in rounds.items()
+             if all(t.state.is_finished() and "result" in t.user_attrs for t in group)}
+    return [t for t in trials if t.user_attrs.get("round", t.number) in whole
+            and (t.state == TrialState.COMPLETE or t.user_attrs["result"]["diverged"])]
+
+
+def settle(study: optuna.Study) -> None:
+    """Finish the round an interruption left pending, as the uninterrupted search would have.
+    Its results are recorded before any of it is told, so either all are recorded (cut
+    while telling: tell the rest) or none of it was told (fail it all: asked again)."""
+    pending = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    recorded = all("result" in t.user_attrs for t in pending)
+    for t in pending:
+        if recorded:
+            tell(study, t.number, t.user_attrs["result"])
+        else:
+            study.tell(t.number, state=TrialState.FAIL)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One configuration to score, with all that scoring it needs anywhere (picklable)."""
+
+    config: dict
+    seeds: TrialSeeds
+    choice: dict
+    device: str
+    threads: int  # torch threads: the same count gives the same bits
+
+
+def evaluate(c: Candidate) -> tuple[list[float], str]:
+    """`score` for a candidate shipped to another process, on that process's cached data."""
+    torch.set_num_threads(c.threads)
+    device = torch.device(c.device)
+    data = split_here(c.config, c.seeds)
+    return score(c.config, c.seeds, c.choice, data.train.to(device), data.val.to(device), device)
+
+
+def split_here(config, seeds: TrialSeeds) -> Split:
+    """The trial's data split, loaded once per process: a cluster worker scores many
+    configurations of one search, and each ships only its config and seeds."""
+    return _split(json.dumps({k: config[k] for k in mnist.DATA_PARAMS}, sort_keys=True), seeds)
+
+
+@functools.lru_cache(maxsize=1)
+def _split(data_config: str, seeds: TrialSeeds) -> Split:
+    return mnist.load(json.loads(data_config), seeds)
 
 
 def search(config, seeds: TrialSeeds, train, val, device, study: optuna.Study) -> int:
-    """Run the Optuna trials still missing; returns how many were already finished."""
-    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        study.tell(t.number, state=TrialState.FAIL)  # cut short by an interruption
+    """Run the Optuna trials still missing, `parallel` at a time; returns how many were
+    already finished."""
+    settle(study)
     resumed = len(finished(study))
+
+    def here(c: Candidate):  # in this process, on the data already loaded
+        return score(config, seeds, c.choice, train, val, device)
+
     while (k := len(finished(study))) < config["n_trials"]:
-        seed = seeds.split("sampler", k + 1)[k] % 2**32  # Optuna's samplers take 32 bits
-        study.sampler = SAMPLERS[config["sampler"]](seed, config["n_startup_trials"])
-        trial = study.ask()
-        scores, diverged = score(config, seeds, suggest(trial, config), train, val, device)
-        trial.set_user_attr("val_accuracies", scores)
-        if diverged:
-            trial.set_user_attr("diverged", diverged)
-            study.tell(trial, state=TrialState.FAIL)
-        else:
-            study.tell(trial, statistics.fmean(scores))
+        trials = ask_round(study, config, seeds, k)
+        candidates = [Candidate(config, seeds, choice, str(device), torch.get_num_threads())
+                      for _, choice in trials]
+        results = inner_map(evaluate, candidates, local=here)
+        recorded = [{"val_accuracies": scores, "diverged": diverged}
+                     for scores, diverged in results]
+        # Every result is recorded before any is told: see `settle`.
+        for (trial, _), result in zip(trials, recorded, strict=True):
+            trial.set_user_attr("result", result)
+        for (trial, _), result in zip(trials, recorded, strict=True):
+            tell(study, trial.number, result)
     return resumed
 
 
+def ask_round(study: optuna.Study, config, seeds: TrialSeeds, k: int) -> list[tuple]:
+    """(trial, choice) for the round of counted trials k, k + 1, ...: each asked from a fresh
+    sampler seeded with its own derived seed, and its choice suggested before the next ask,
+    so that the next one sees it pending."""
+    w = min(config["parallel"], config["n_trials"] - k)
+    out = []
+    for seed in seeds.split("sampler", k + w)[k:]:
+        study.sampler = SAMPLERS[config["sampler"]](seed % 2**32,  # Optuna takes 32 bits
+                                                    config["n_startup_trials"])
+        trial = study.ask()
+        trial.set_user_attr("round", out[0][0].number if out else trial.number)
+        out.append((trial, suggest(trial, config)))
+    return out
+
+
+def tell(study: optuna.Study, number: int, result: dict) -> None:
+    """Finish a trial from its recorded result: its mean score, or failed by divergence."""
+    if result["diverged"]:
+        study.tell(number, state=TrialState.FAIL)
+    else:
+        study.tell(number, statistics.fmean(result["val_accuracies"]))
+
+
 def history(study: optuna.Study) -> list[dict]:
-    """Every Optuna trial of the search, in order, as JSON-able records."""
-    return [{"number": t.number, "state": t.state.name, "params": dict(t.params),
-             "value": t.value, "val_accuracies": t.user_attrs.get("val_accuracies", []),
-             "diverged": t.user_attrs.get("diverged", ""),
-             "interrupted": t.state == TrialState.FAIL and "diverged" not in t.user_attrs}
-            for t in study.get_trials(deepcopy=False)]
+    """Every Optuna trial of the search, in order, as JSON-able records (`round`: the number
+    of the first trial asked with it)."""
+    counted = {t.number for t in finished(study)}
+    out = []
+    for t in study.get_trials(deepcopy=False):
+        result = t.user_attrs.get("result", {})
+        out.append({"number": t.number, "state": t.state.name, "params": dict(t.params),
+                    "value": t.value, "val_accuracies": result.get("val_accuracies", []),
+                    "diverged": result.get("diverged", ""),
+                    "round": t.user_attrs.get("round", t.number),
+                    "interrupted": t.number not in counted})
+    return out
 
 
 def curves_of(records: list[dict]) -> dict[str, list]:
@@ -208,7 +318,9 @@ def run(config, seeds: TrialSeeds, device: torch.device) -> TrialOutcome:
     records = history(study)
     artifacts = {"split": data.info, "search": records, "journal": journal,
                  "sampler": {"name": config["sampler"],
-                             "n_startup_trials": config["n_startup_trials"]}}
+                             "n_startup_trials": config["n_startup_trials"],
+                             "parallel": config["parallel"],
+                             "constant_liar": config["sampler"] == "tpe"}}
     metrics = {"n_trials_finished": len(finished(study)), "n_trials_resumed": resumed,
                "n_train": len(train.y) + len(val.y), "n_test": len(test.y)}
     completed = [t for t in study.get_trials(deepcopy=False) if t.state == TrialState.COMPLETE]

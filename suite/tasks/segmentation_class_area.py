@@ -3,7 +3,8 @@
 The class-area notebook's second study, on the final 1x1 convolution of a segmentation
 network. The area is the fraction of pixels, over a set of images, whose argmax is the
 target class; the target is target_ratio (0.91) x the original. The weight path, searches
-and records are those of the MLP study (`suite.weight_path`, `suite.area_control`).
+and records are those of the MLP study (`suite.weight_path`, `suite.area_control`),
+`tpe_parallel` (TPE trials per round, default 1) included.
 
 Models: "small" (the offline default): `suite.shapes.SegNet` trained here on generated
 images (bright disks = class 1, dark squares = class 2 on noise), area measured on fresh
