@@ -44,11 +44,13 @@ def test_reading_a_missing_store_does_not_create_it(store_path):
 
 
 def test_a_store_from_a_newer_schema_is_refused(store_path):
-    s = Store(store_path)
-    s.db.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
-    s.close()
+    Store(store_path).close()
+    with sqlite3.connect(store_path) as db:
+        db.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
+    before = store_path.read_bytes()
     with pytest.raises(StoreError, match="newer suite"):
         Store(store_path)
+    assert store_path.read_bytes() == before
 
 
 def test_a_second_run_of_the_same_study_is_refused_while_the_first_holds_it(store_path):
