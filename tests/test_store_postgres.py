@@ -223,6 +223,20 @@ def test_same_study_twice_is_refused_and_a_killed_driver_leaves_no_lock(postgres
     store.close()
 
 
+def test_the_study_lock_is_per_study_and_released_with_its_block(postgres_url):
+    first, second = Store(postgres_url), Store(postgres_url)
+    with first.study_lock("spiral-layers"):
+        with pytest.raises(StoreError, match="Another 'suite run' of study 'spiral-layers'"):
+            with second.study_lock("spiral-layers"):
+                pass
+        with second.study_lock("spiral-epochs"):  # another study may share the store
+            pass
+    with second.study_lock("spiral-layers"):  # free again once released
+        pass
+    first.close()
+    second.close()
+
+
 def test_drivers_creating_one_fresh_store_at_once_create_it_once(postgres_url):
     errors = []
 
