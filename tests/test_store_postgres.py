@@ -219,7 +219,7 @@ def test_same_study_twice_is_refused_and_a_killed_driver_leaves_no_lock(postgres
             assert time.time() < deadline, "the killed driver's lock outlived it"
             time.sleep(0.2)
     (run,) = store.runs("kill-me")
-    assert run["status"] == "running" and len(store.trials("kill-me", "full")) in (2, 4)
+    assert run["status"] == "running" and 1 <= len(store.trials("kill-me", "full")) < 8
     store.close()
 
 
