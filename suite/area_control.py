@@ -36,6 +36,7 @@ from suite.area_search import (
     summary,
     tpe_search,
 )
+from suite.store import public_target
 from suite.weight_path import GEOMETRY, WeightPath
 
 AREA_PATHS = {"fast": "cached features, exact screen + replay", "full": "full forward passes"}
@@ -62,8 +63,9 @@ PARAMS = {
     "area_path": P.choice("fast", AREA_PATHS, "how each area is computed"),
     "curve_points": P.int_range(21, 0, doc="values over [-1, 1] where the area is measured "
                                 "for the monotone check and the area-vs-value figure"),
-    "optuna_storage": P.Param("", "'' (a sibling file of the store), 'memory', or an Optuna "
-                              "RDB URL such as 'sqlite:///studies.db'", _storage_ok,
+    "optuna_storage": P.Param("", "'' (the store's own: schema 'optuna' of its database, or "
+                              "X.optuna.db beside X.db), 'memory', or an Optuna RDB URL such "
+                              "as 'sqlite:///studies.db'", _storage_ok,
                               "where the Optuna studies go"),
     "optuna_write": P.choice("end", dict.fromkeys(WRITE_MODES), "write the Optuna studies "
                              "when the trial ends, or live"),
@@ -161,4 +163,5 @@ def _search(engine: Engine, target, config, seeds, plan: OptunaPlan, metrics, ar
              "original_area": engine.survey.area,
              "geometry": "suite.weight_path (the suite trial's artifacts explain it)"}
     names = save_studies(plan, tpe, brentq_records, bounds, target, attrs)
-    artifacts["optuna"] = {"storage": plan.url, "studies": names, "write": plan.write}
+    storage = public_target(plan.url) if plan.url else None  # a store's password is no artifact
+    artifacts["optuna"] = {"storage": storage, "studies": names, "write": plan.write}

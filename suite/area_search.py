@@ -14,11 +14,12 @@ into metrics: evaluations and seconds until |area / target - 1| first falls belo
 tolerance (None when it never does), and the final relative error (TPE: its best trial;
 brentq: the root it returns).
 
-Optuna storage. Optuna's schema has tables named `studies` and `trials`, as the suite store
-does, so the two cannot share one SQLite file: by default the Optuna studies go to a
-sibling file of the store (`X.db` -> `X.optuna.db`), readable with
-`optuna studies --storage sqlite:///X.optuna.db` and `optuna-dashboard`. A URL pointing
-at a suite store is refused before Optuna touches it. Study names derive from the trial id
+Optuna storage. By default the Optuna studies go where `suite.store.optuna_storage_for`
+says: for a PostgreSQL store, the same database in the schema `optuna`; for an SQLite
+store, a sibling file (`X.db` -> `X.optuna.db`), since Optuna's tables `studies` and
+`trials` would clash with the suite's in one file. Both are readable with `optuna
+studies --storage URL` and `optuna-dashboard`. A URL pointing at an SQLite suite store
+is refused before Optuna touches it. Study names derive from the trial id
 (`<trial_id>-tpe`, `<trial_id>-brentq`), so they are unique per trial; a study left by an
 unfinished run of the same trial is replaced. Writing happens once at the end of the trial
 ("end", the default: a suite trial is atomic, so per-evaluation commits would buy no
@@ -37,6 +38,7 @@ from scipy import optimize
 from sqlalchemy import event
 
 from suite.errors import SuiteError
+from suite.store import optuna_storage_for, rdb_storage
 
 COLUMNS = ("value", "area", "error", "seconds")
 METHODS = ("tpe", "brentq")
@@ -86,9 +88,8 @@ class OptunaPlan:
         if self.url is None:
             return None
         if not self.url.startswith("sqlite"):
-            return optuna.storages.RDBStorage(self.url)
-        storage = optuna.storages.RDBStorage(self.url,
-                                             engine_kwargs={"connect_args": {"timeout": 60}})
+            return rdb_storage(self.url)
+        storage = rdb_storage(self.url, connect_args={"timeout": 60})
         event.listen(storage.engine, "connect", _sqlite_pragmas)
         storage.engine.dispose()  # reconnect with the pragmas
         return storage
@@ -189,18 +190,19 @@ def at_value(records: list[Evaluation], value: float | None) -> Evaluation | Non
 # -- Optuna storage -------------------------------------------------------------------------
 
 def storage_url(spec: str, store: str) -> str | None:
-    """The Optuna RDB URL for a task's `optuna_storage` parameter: "" -> a sibling file of
-    the suite store (None when the trial runs without a store), "memory" -> None."""
+    """The Optuna RDB URL for a task's `optuna_storage` parameter: "" -> the storage that
+    belongs with the suite store `store`, a file path or a URL (None when the trial runs
+    without a store), "memory" -> None."""
     if spec == "memory" or (spec == "" and not store):
         return None
-    url = spec or f"sqlite:///{sibling(store)}"
+    url = spec or optuna_storage_for(store)
     refuse_suite_store(url)
     return url
 
 
 def sibling(store: str) -> Path:
-    p = Path(store)
-    return p.with_name(f"{p.stem}.optuna.db")
+    """The Optuna file beside an SQLite store file."""
+    return Path(optuna_storage_for(store).removeprefix("sqlite:///"))
 
 
 def refuse_suite_store(url: str) -> None:

@@ -4,6 +4,7 @@ Errors the user can fix print one sentence on stderr and exit with status 2.
 """
 
 import argparse
+import os
 import sys
 
 from suite import __version__, registry
@@ -24,7 +25,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("study", help="a shipped study's name or a path to a .toml file")
     run.add_argument("--quick", action="store_true", help="the CI-sized variant")
     run.add_argument("--seeds", type=_positive, help="override the number of seeds")
-    run.add_argument("--store", default="suite.db", help="the store file (default: suite.db)")
+    _store_arg(run)
     run.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
     run.add_argument("--workers", type=_positive, default=1, help="trials in parallel processes")
     run.add_argument("--threads", type=_positive, default=1,
@@ -36,20 +37,27 @@ def _parser() -> argparse.ArgumentParser:
                      help="let tasks fetch missing data files (needs internet)")
     res = sub.add_parser("results", help="per-configuration statistics over seeds")
     res.add_argument("study")
-    res.add_argument("--store", default="suite.db")
+    _store_arg(res)
     res.add_argument("--quick", action="store_true", help="the quick variant's trials")
     res.add_argument("--format", choices=FORMATS, default="table")
     res.add_argument("--trials", action="store_true", help="one row per trial, not per config")
     rep = sub.add_parser("report", help="write the HTML report of every study in the store")
-    rep.add_argument("--store", default="suite.db")
+    _store_arg(rep)
     rep.add_argument("--out", default="reports/site", help="folder (default: reports/site)")
     rep.add_argument("--study", action="append", help="only this study (repeatable)")
     ver = sub.add_parser("verify", help="re-run stored trials and compare them bit for bit")
-    ver.add_argument("--store", default="suite.db")
+    _store_arg(ver)
     ver.add_argument("--sample", type=_positive, help="re-run K trials (default: all)")
     ver.add_argument("--study", help="only this study's trials")
     ver.add_argument("--seed", type=int, default=0, help="seed of the sample (default: 0)")
     return p
+
+
+def _store_arg(parser: argparse.ArgumentParser) -> None:
+    default = os.environ.get("SUITE_STORE") or "suite.db"
+    parser.add_argument("--store", default=default, help="a file path or a database URL "
+                        "(sqlite:///..., postgresql+psycopg://...); default: $SUITE_STORE, "
+                        "else suite.db")
 
 
 def _positive(text: str) -> int:
@@ -125,7 +133,9 @@ def cmd_run(args) -> int:
 def _command_line() -> str:
     import shlex
 
-    return "suite " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    from suite.store import hide_password
+
+    return "suite " + " ".join(shlex.quote(hide_password(a)) for a in sys.argv[1:])
 
 
 def cmd_results(args) -> int:
@@ -154,7 +164,7 @@ def _rows(store, study) -> list[dict]:
     if not rows:
         others = [v for v in store.variants(study.name) if v != variant]
         hint = f" It has {others[0]} trials: add or drop --quick." if others else ""
-        raise SuiteError(f"The store {store.path} holds no {variant} trials of study "
+        raise SuiteError(f"The store {store.label} holds no {variant} trials of study "
                          f"'{study.name}'.{hint}")
     return rows
 

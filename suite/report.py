@@ -126,7 +126,7 @@ def build_site(store: Store, out: str | Path, only: list[str] | None = None) -> 
     env = environment()
     entries = [s for s in store.studies() if not only or s["name"] in only]
     if only and not entries:
-        raise SuiteError(f"The store {store.path} holds no study named "
+        raise SuiteError(f"The store {store.label} holds no study named "
                          f"{', '.join(repr(n) for n in only)}.")
     pages = []
     for entry in entries:
@@ -135,7 +135,7 @@ def build_site(store: Store, out: str | Path, only: list[str] | None = None) -> 
             page=page, version=__version__), encoding="utf-8")
         pages.append(page)
     (out / "index.html").write_text(env.get_template("index.html").render(
-        pages=pages, store=str(store.path), version=__version__), encoding="utf-8")
+        pages=pages, store=store.label, version=__version__), encoding="utf-8")
     return pages
 
 
@@ -323,7 +323,8 @@ def _run_record(run: dict) -> dict:
             "suite": env.get("suite"), "git_sha": env.get("git_sha"),
             "git_dirty": env.get("git_dirty"), "python": env.get("python"),
             "torch": env.get("torch"), "numpy": env.get("numpy"), "device": env.get("device"),
-            "threads": env.get("threads"), "platform": env.get("platform")}
+            "threads": env.get("threads"), "platform": env.get("platform"),
+            "executor": run.get("executor", "")}
 
 
 def provenance(study: Study | None, rows: list[dict], runs: list[dict], store: Store) -> dict:
@@ -344,7 +345,7 @@ def provenance(study: Study | None, rows: list[dict], runs: list[dict], store: S
         "finished": max((r["finished"] for r in rows), default=""),
         "commands": [r["command"] for r in runs],
         "rerun": rerun_command(study, rows, env) if study is not None else "",
-        "verify": f"suite verify --store {shlex.quote(str(store.path))} "
+        "verify": f"suite verify --store {shlex.quote(store.label)} "
                   f"--study {shlex.quote(rows[0]['study'] if rows else '')}",
     }
 

@@ -7,6 +7,8 @@ store, so a lost worker can never leave a half-written trial.
 
 import functools
 import multiprocessing
+import os
+import socket
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -64,7 +66,7 @@ class Job:
     threads: int
     run_id: int
     runtime: dict = field(default_factory=dict)  # run-time settings (see Task.runtime)
-    store: str = ""  # the store's path, for tasks that take a TrialContext
+    store: str = ""  # the store's trial_target, for tasks that take a TrialContext
 
 
 def with_runtime(task, config: dict, runtime: dict) -> dict:
@@ -106,7 +108,8 @@ def _record(job: Job, outcome, started: str, finished: str, wall: float, device)
            "status": outcome.status, "metrics": outcome.metrics, "artifacts": outcome.artifacts,
            "note": outcome.note, "started": started, "finished": finished,
            "wall_time": wall, "device": environment.device_name(device),
-           "suite_version": __version__, "run_id": job.run_id}
+           "suite_version": __version__, "run_id": job.run_id,
+           "worker": f"{socket.gethostname()}:{os.getpid()}"}  # the process that computed it
     return row, outcome.curves, outcome.blobs
 
 
@@ -155,10 +158,13 @@ def run_study(study: Study, store: Store, *, device: str = "auto", workers: int 
               runtime: dict | None = None) -> RunSummary:
     """Run every trial of `study` not yet in `store`; each is committed as it finishes.
     `runtime` holds run-time settings (e.g. data_root) for tasks that accept them; tasks
-    that save partial progress get `checkpoint_dir`, a folder beside the store."""
+    that save partial progress get `checkpoint_dir` (`Store.checkpoint_dir`), and tasks
+    that keep an Optuna study get `optuna_url`, the store's own database, when the store
+    is on a server (there the study can be resumed from any machine)."""
     dev = environment.resolve_device(device)  # fail before any work on a bad device
     variant = variant_of(study)
-    runtime = {"checkpoint_dir": str(store.path) + ".checkpoints", **(runtime or {})}
+    runtime = {"checkpoint_dir": store.checkpoint_dir,
+               "optuna_url": store.optuna_url() if store.is_server else None, **(runtime or {})}
     with store.study_lock(study.name):
         trials = plan(study, seeds)
         done = store.finished_ids(study.name, variant)
@@ -168,10 +174,10 @@ def run_study(study: Study, store: Store, *, device: str = "auto", workers: int 
         store.save_study(study.name, variant, study.source, study.declaration, study.task.name)
         run_id = store.start_run(study.name, variant, command or " ".join(sys.argv),
                                  len(trials), summary.skipped,
-                                 environment.fingerprint(dev, threads))
+                                 environment.fingerprint(dev, threads), executor=executor)
         job = functools.partial(Job, variant=variant, device=str(dev), threads=threads,
                                 run_id=run_id, runtime=runtime,
-                                store=str(store.path.resolve()))
+                                store=store.trial_target)
         # Trials of one config train as one stacked model where that is proven to give each
         # the numbers it gets alone: on the CPU with one thread per trial.
         groups = group_jobs([job(t) for t in pending], dev.type == "cpu" and threads == 1,

@@ -133,7 +133,7 @@ def _rows(store: Store, study: str | None) -> list[dict]:
     names = sorted({s["name"] for s in store.studies()})
     if study is not None:
         if study not in names:
-            raise SuiteError(f"The store {store.path} holds no study named {study!r}. It "
+            raise SuiteError(f"The store {store.label} holds no study named {study!r}. It "
                              f"holds: {', '.join(names) or 'nothing yet'}.")
         names = [study]
     return [r for n in names for v in store.variants(n) for r in store.trials(n, v)]
@@ -151,7 +151,7 @@ def verify(store: Store, study: str | None = None, sample: int | None = None,
     out = out or sys.stdout
     rows = _rows(store, study)
     if not rows:
-        raise SuiteError(f"The store {store.path} holds no trials to verify.")
+        raise SuiteError(f"The store {store.label} holds no trials to verify.")
     chosen = select(rows, sample, seed)
     threads = _threads(store, chosen)
     saved = torch.get_num_threads()

@@ -29,3 +29,39 @@ def run_cli(*args, cwd=None, timeout=300, check=False) -> subprocess.CompletedPr
 @pytest.fixture
 def store_path(tmp_path) -> Path:
     return tmp_path / "store.db"
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """A PostgreSQL server URL that may create databases: $SUITE_TEST_POSTGRES, else a
+    private throwaway server (tests/postgres_server.py). Without one the test is skipped
+    with the reason, except under CI (the CI variable set), where it fails: CI always
+    starts a server (.ci/run)."""
+    from postgres_server import PrivateServer, Unavailable, check
+
+    server = None
+    try:
+        if os.environ.get("SUITE_TEST_POSTGRES"):
+            url = os.environ["SUITE_TEST_POSTGRES"]
+        else:
+            server = PrivateServer()
+            url = server.url
+        check(url)
+    except Unavailable as e:
+        if server is not None:
+            server.stop()
+        if os.environ.get("CI") or os.environ.get("SUITE_TEST_POSTGRES"):
+            pytest.fail(f"no usable PostgreSQL server: {e}", pytrace=False)
+        pytest.skip(f"no PostgreSQL server: {e}")
+    yield url
+    if server is not None:
+        server.stop()
+
+
+@pytest.fixture
+def postgres_url(postgres_server):
+    """A fresh, empty database on the test server (dropped after the test), as a URL."""
+    from postgres_server import fresh_database
+
+    with fresh_database(postgres_server) as url:
+        yield url

@@ -35,8 +35,10 @@ short continues from its finished Optuna trials. A round records every result be
 tells any, so a round cut short either has all its results (it is told on resume) or has
 none told (its trials are marked failed and the whole round is asked again, from the same
 seeds and history): either way the search makes the choices it would have made
-uninterrupted. A finished search is a stored suite trial, skipped like any other. Without
-`checkpoint_dir` the search lives in memory.
+uninterrupted. With a PostgreSQL store the runner passes `optuna_url` instead, and the
+study (`mnist-search-<key>`) lives in the store's database, schema `optuna`, so the search
+resumes from any machine. A finished search is a stored suite trial, skipped like any
+other. Without either the search lives in memory.
 
 With Optuna's default of 10 startup trials, TPE draws its first 10 suggestions at random, so
 the notebook's 5-trial search is a seeded random search (like its Keras RandomSearch); set
@@ -81,6 +83,9 @@ PARAMS = {
     "checkpoint_dir": P.Param(None, "a folder path, or omitted (search kept in memory)",
                               lambda v: v is None or (isinstance(v, str) and v != ""),
                               "where the Optuna journal of a search is kept (set by the runner)"),
+    "optuna_url": P.Param(None, "an Optuna RDB URL, or omitted", lambda v: v is None or (
+        isinstance(v, str) and "://" in v), "where the search's Optuna study is kept instead "
+        "of the journal (set by the runner for a server store)"),
     "min_layers": P.int_range(1, 1, 20, "fewest hidden layers"),
     "max_layers": P.int_range(4, 1, 20, "most hidden layers"),
     "units_low": P.int_range(32, 1, doc="fewest units per hidden layer"),
@@ -99,7 +104,7 @@ PARAMS = {
     "batch_size": mnist.PARAMS["batch_size"],
     "epochs": mnist.PARAMS["epochs"],
 }
-RUNTIME = (*mnist.RUNTIME, "checkpoint_dir")
+RUNTIME = (*mnist.RUNTIME, "checkpoint_dir", "optuna_url")
 
 METRICS = ("test_accuracy", "best_val_accuracy", "best_n_layers", "best_lr", "n_parameters",
            "final_loss", "n_trials_finished", "n_trials_resumed", "n_train", "n_test")
@@ -162,14 +167,24 @@ def score(config, seeds: TrialSeeds, choice, train, val, device) -> tuple[list[f
 
 
 def open_study(config, seeds: TrialSeeds) -> tuple[optuna.Study, str | None]:
-    """The search's Optuna study: from its journal when there is a checkpoint folder."""
-    if not config["checkpoint_dir"]:
+    """The search's Optuna study: in the store's database when the runner gives
+    `optuna_url` (a server store: resumable from any machine), else from its journal when
+    there is a checkpoint folder, else in memory. Also returns where it is kept (no
+    password)."""
+    if not config["checkpoint_dir"] and not config["optuna_url"]:
         return optuna.create_study(direction="maximize"), None
     from suite.planning import checkpoint_key  # planning imports the task registry
+    from suite.store import public_target, rdb_storage
 
+    key = checkpoint_key(config, seeds, RUNTIME)
+    if config["optuna_url"]:
+        name = f"mnist-search-{key}"
+        study = optuna.create_study(storage=rdb_storage(config["optuna_url"]), study_name=name,
+                                    direction="maximize", load_if_exists=True)
+        return study, f"{public_target(config['optuna_url'])} study {name}"
     folder = Path(config["checkpoint_dir"])
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{checkpoint_key(config, seeds, RUNTIME)}.optuna.log"
+    path = folder / f"{key}.optuna.log"
     storage = optuna.storages.JournalStorage(
         optuna.storages.journal.JournalFileBackend(str(path)))
     return optuna.create_study(storage=storage, study_name="mnist-search", direction="maximize",
