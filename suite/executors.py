@@ -134,11 +134,7 @@ class DaskExecutor:
             if self.address:
                 self.client = _connect(distributed, self.address)
             else:
-                # Loopback only, no dashboard: a private cluster for this run. Its
-                # warnings (workers slow to stop at the end) would only be noise.
-                self.cluster = distributed.LocalCluster(
-                    n_workers=self.workers, threads_per_worker=1, processes=True,
-                    host="127.0.0.1", dashboard_address=None, silence_logs=logging.ERROR)
+                self.cluster = local_cluster(self.workers)
                 self.client = distributed.Client(self.cluster, set_as_default=False)
             self._wait_for_workers()
             self.expected = versions()
@@ -175,6 +171,8 @@ class DaskExecutor:
         from distributed import as_completed as dask_completed
 
         items = list(items)
+        if not items:  # nothing to do: the cluster may not even have been reached
+            return
         pending = {self.client.submit(_run_checked, fn, self.expected, item, pure=False): i
                    for i, item in enumerate(items)}
         failures = []
@@ -194,6 +192,19 @@ class DaskExecutor:
                 self.client.cancel(list(pending))
         if failures:
             raise TasksFailed(failures)
+
+
+def local_cluster(workers: int):
+    """A private LocalCluster: `workers` processes of one thread, on loopback only, no
+    dashboard, its scheduler in this process. Its warnings (workers slow to stop at the
+    end) are silenced: noise for a cluster that lives for one run."""
+    distributed = _import_distributed()
+    # The scheduler's HTTP server (metrics; dashboard off) on any free loopback port, not
+    # on 8787, which another cluster may hold.
+    return distributed.LocalCluster(
+        n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
+        dashboard_address=None, scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
+        silence_logs=logging.ERROR)
 
 
 def _import_distributed():
