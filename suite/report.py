@@ -282,7 +282,8 @@ def _run_record(run: dict) -> dict:
             "suite": env.get("suite"), "git_sha": env.get("git_sha"),
             "git_dirty": env.get("git_dirty"), "python": env.get("python"),
             "torch": env.get("torch"), "numpy": env.get("numpy"), "device": env.get("device"),
-            "threads": env.get("threads"), "platform": env.get("platform")}
+            "threads": env.get("threads"), "platform": env.get("platform"),
+            "executor": env.get("executor"), "scheduler": env.get("scheduler")}
 
 
 def provenance(study: Study | None, rows: list[dict], runs: list[dict], store: Store) -> dict:
