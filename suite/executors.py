@@ -217,12 +217,28 @@ def _import_distributed():
 
 
 def _connect(distributed, address: str):
+    _check_address(address)  # before a Client exists: a half-made one hangs at exit
     try:
         return distributed.Client(address, timeout=CONNECT_TIMEOUT, set_as_default=False)
-    except (OSError, TimeoutError, ValueError) as e:
+    except (OSError, TimeoutError) as e:
+        cause = "" if "Timed out" in str(e) else f" ({summarise_error(e)})"
         raise SuiteError(f"No Dask scheduler answered at {address} within "
-                         f"{CONNECT_TIMEOUT:.0f} s ({summarise_error(e)}); start one with 'dask "
-                         "scheduler', or fix --scheduler or $SUITE_DASK_SCHEDULER.") from None
+                         f"{CONNECT_TIMEOUT:.0f} s{cause}; start one with 'dask scheduler', "
+                         "or fix --scheduler or $SUITE_DASK_SCHEDULER.") from None
+
+
+def _check_address(address: str) -> None:
+    from distributed.comm.addressing import get_address_host_port, parse_address
+    from distributed.comm.registry import get_backend
+
+    try:
+        scheme, _ = parse_address(address)
+        get_backend(scheme)
+        if scheme in ("tcp", "tls", "ws", "wss"):
+            get_address_host_port(address)
+    except ValueError as e:
+        raise SuiteError(f"The Dask scheduler address {address!r} is not valid ({e}); give "
+                         "it as tcp://HOST:PORT.") from None
 
 
 def _ask_workers(client) -> dict:

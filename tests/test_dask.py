@@ -204,10 +204,20 @@ def test_no_scheduler_at_the_address_is_one_sentence_naming_it(tmp_path, monkeyp
     assert main(["run", "spiral-layers", "--quick", "--store", str(store), "--executor", "dask",
                  "--scheduler", address, "--no-progress"]) == 2
     err = capfd.readouterr().err
-    assert err.startswith(f"suite: error: No Dask scheduler answered at {address} within 2 s")
-    assert err.count("\n") == 1 and "Traceback" not in err
-    assert "start one with 'dask scheduler'" in err
+    assert err == (f"suite: error: No Dask scheduler answered at {address} within 2 s; start "
+                   "one with 'dask scheduler', or fix --scheduler or $SUITE_DASK_SCHEDULER.\n")
     assert Store(store).runs("spiral-layers") == []  # nothing was run or recorded
+
+
+@pytest.mark.parametrize("address, why", [
+    ("localhost", "missing port number in address 'localhost'"),
+    ("http://127.0.0.1:8786", "unknown address scheme 'http'")])
+def test_a_malformed_scheduler_address_is_refused_at_once(address, why):
+    t0 = time.monotonic()
+    with pytest.raises(SuiteError) as e, DaskExecutor(1, address):
+        pass
+    assert str(e.value).startswith(f"The Dask scheduler address {address!r} is not valid ({why}")
+    assert str(e.value).endswith("; give it as tcp://HOST:PORT.") and time.monotonic() - t0 < 5
 
 
 def test_a_scheduler_without_the_dask_executor_is_refused_before_the_store(tmp_path, capsys):
