@@ -170,8 +170,9 @@ def main(argv=None) -> int:
                     if name not in best or t["wall"] < best[name]["wall"]:
                         best[name] = t
                     print(f"  run {i + 1}: {line(name, t)}", flush=True)
-    same = all(outputs(folder / f"{name.replace(', ', '-')}-{i}.db") ==
-               outputs(folder / "serial-0.db") for name in runs for i in range(args.repeats))
+    reference = outputs(folder / "serial-0.db")
+    same = all(outputs(folder / f"{name.replace(', ', '-')}-{i}.db") == reference
+               for name in runs for i in range(args.repeats))
     return report(best, same)
 
 
@@ -181,11 +182,12 @@ def report(best: dict, same: bool) -> int:
         if name == "serial":
             continue
         ratio = serial["wall"] / t["wall"]
-        met = ratio >= TARGET or name != "dask"
-        ok &= met
-        print(f"{'PASS' if met else 'MISS'} 16 trials: serial {serial['wall']:.2f} s, {name} "
-              f"(2 workers) {t['wall']:.2f} s: {ratio:.2f}x wall clock (target {TARGET}x "
-              "for dask)")
+        verdict, target = "info", ""  # a cold start has no target: it shows the start-up
+        if name == "dask":
+            verdict, target = "PASS" if ratio >= TARGET else "MISS", f" (target {TARGET}x)"
+            ok &= ratio >= TARGET
+        print(f"{verdict} 16 trials: serial {serial['wall']:.2f} s, {name} (2 workers) "
+              f"{t['wall']:.2f} s: {ratio:.2f}x wall clock{target}")
     if best["dask"]["workers"]:
         # What a quiet machine would give if each worker had a core of its own: the
         # serial run's CPU time over the busier worker's (scheduling latency left out).
