@@ -107,12 +107,11 @@ def kill_a_busy_worker(client, proc, timeout: float = 180) -> int:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         assert proc.poll() is None, "the run ended before a worker could be killed"
-        busy = [w for w, n in client.run(
-            lambda dask_worker: dask_worker.state.executing_count).items() if n]
+        busy = [pid for pid, n in client.run(
+            lambda dask_worker: (os.getpid(), dask_worker.state.executing_count)).values() if n]
         if busy:
-            pid = client.run(os.getpid, workers=busy[:1])[busy[0]]
-            os.kill(pid, signal.SIGKILL)
-            return pid
+            os.kill(busy[0], signal.SIGKILL)
+            return busy[0]
         time.sleep(0.02)
     raise AssertionError("no task started on the cluster in time")
 
