@@ -9,6 +9,7 @@ import sys
 
 from suite import __version__, registry
 from suite.errors import SuiteError
+from suite.executors import EXECUTORS, SCHEDULER_ENV, make_executor
 
 FORMATS = ("table", "csv", "json")
 
@@ -27,7 +28,17 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--seeds", type=_positive, help="override the number of seeds")
     _store_arg(run)
     run.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
-    run.add_argument("--workers", type=_positive, default=1, help="trials in parallel processes")
+    run.add_argument("--workers", type=_positive, default=1,
+                     help="trials in parallel processes (local), or the processes of the "
+                     "Dask cluster started for the run (dask without a scheduler)")
+    run.add_argument("--executor", choices=sorted(EXECUTORS), default="local",
+                     help="where trials run: local (default), a pool of --workers processes "
+                     "on this machine; dask, tasks on a Dask cluster (see --scheduler); "
+                     "serial, in this process")
+    run.add_argument("--scheduler", metavar="ADDR",
+                     help="the Dask scheduler's address, tcp://HOST:PORT, for --executor dask "
+                     f"(default: ${SCHEDULER_ENV}; when neither is set, a local cluster of "
+                     "--workers single-thread processes is started for the run)")
     run.add_argument("--threads", type=_positive, default=1,
                      help="torch threads per trial (recorded; changes low-order bits)")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -117,10 +128,12 @@ def cmd_run(args) -> int:
     from suite.store import Store
 
     study = registry.load(args.study, quick=args.quick)
+    make_executor(args.executor, args.workers, args.scheduler)  # refused before the store
     store = Store(args.store)
     try:
         summary = run_study(study, store, device=args.device, workers=args.workers,
-                            seeds=args.seeds, threads=args.threads,
+                            seeds=args.seeds, threads=args.threads, executor=args.executor,
+                            scheduler=args.scheduler,
                             command=_command_line(), progress=not args.no_progress,
                             runtime={"data_root": args.data_root,
                                      "download": args.download or None})

@@ -19,6 +19,13 @@ class DeclarationError(SuiteError):
         )
 
 
+class RunFailed(SuiteError):
+    """A run that stopped because some of its trials failed (a worker died, a task
+    raised); the trials it finished are stored, and running it again resumes. Exit 1."""
+
+    exit_code = 1
+
+
 class StoreError(SuiteError):
     """The store cannot be used (corrupt, foreign, or busy); nothing was written to it."""
 

@@ -324,7 +324,8 @@ def _run_record(run: dict) -> dict:
             "git_dirty": env.get("git_dirty"), "python": env.get("python"),
             "torch": env.get("torch"), "numpy": env.get("numpy"), "device": env.get("device"),
             "threads": env.get("threads"), "platform": env.get("platform"),
-            "executor": run.get("executor", "")}
+            "executor": run.get("executor") or env.get("executor"),
+            "scheduler": env.get("scheduler")}
 
 
 def provenance(study: Study | None, rows: list[dict], runs: list[dict], store: Store) -> dict:

@@ -1,61 +1,28 @@
 """Planning and running a study: skip finished trials, run the rest, store each at once.
 
-The executor is a seam: anything with `map(fn, items)` that yields `fn(item)` results
-(in any order) can run trials. Workers compute and return; only the driver writes to the
-store, so a lost worker can never leave a half-written trial.
+The executor is a seam (`suite.executors`): anything with `map(fn, items)` that yields
+`fn(item)` results (in any order) can run trials. Workers compute and return; only the
+driver writes to the store, so a lost worker can never leave a half-written trial.
 """
 
+import contextlib
 import functools
-import multiprocessing
 import os
 import socket
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 
 import torch
 from tqdm import tqdm
 
 from suite import __version__, environment, tasks
+from suite.errors import RunFailed
+from suite.executors import TasksFailed, make_executor, summarise_error
 from suite.planning import TrialSpec, canonical, plan
 from suite.spec import Study
 from suite.store import Store, now
 from suite.tasks.base import TrialContext, takes_context
-
-
-class SerialExecutor:
-    def map(self, fn, items):
-        for item in items:
-            yield fn(item)
-
-
-class ProcessExecutor:
-    """A pool of fresh ('spawn') processes: no state leaks from the driver into trials."""
-
-    def __init__(self, workers: int):
-        self.workers = workers
-
-    def map(self, fn, items):
-        ctx = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(self.workers, mp_context=ctx) as pool:
-            futures = [pool.submit(fn, item) for item in items]
-            try:
-                for f in as_completed(futures):
-                    yield f.result()
-            finally:
-                for f in futures:
-                    f.cancel()
-
-
-EXECUTORS = {"serial": lambda workers: SerialExecutor(),
-             "local": lambda workers: ProcessExecutor(workers)}
-
-
-def make_executor(name: str, workers: int):
-    if name == "local" and workers <= 1:
-        return SerialExecutor()
-    return EXECUTORS[name](workers)
 
 
 @dataclass(frozen=True)
@@ -154,14 +121,18 @@ def variant_of(study: Study) -> str:
 
 def run_study(study: Study, store: Store, *, device: str = "auto", workers: int = 1,
               seeds: int | None = None, threads: int = 1, executor: str = "local",
-              command: str = "", progress: bool = False,
+              scheduler: str | None = None, command: str = "", progress: bool = False,
               runtime: dict | None = None) -> RunSummary:
     """Run every trial of `study` not yet in `store`; each is committed as it finishes.
-    `runtime` holds run-time settings (e.g. data_root) for tasks that accept them; tasks
-    that save partial progress get `checkpoint_dir` (`Store.checkpoint_dir`), and tasks
-    that keep an Optuna study get `optuna_url`, the store's own database, when the store
-    is on a server (there the study can be resumed from any machine)."""
+    `executor` names one of `suite.executors.EXECUTORS` (`scheduler`: the dask
+    scheduler's address). `runtime` holds run-time settings (e.g. data_root) for tasks
+    that accept them; tasks that save partial progress get `checkpoint_dir`
+    (`Store.checkpoint_dir`), and tasks that keep an Optuna study get `optuna_url`, the
+    store's own database, when the store is on a server (there the study can be resumed
+    from any machine). Raises RunFailed when trials failed on their workers (the others
+    are stored)."""
     dev = environment.resolve_device(device)  # fail before any work on a bad device
+    pool = make_executor(executor, workers, scheduler)  # a bad name or flag, likewise
     variant = variant_of(study)
     runtime = {"checkpoint_dir": store.checkpoint_dir,
                "optuna_url": store.optuna_url() if store.is_server else None, **(runtime or {})}
@@ -171,18 +142,22 @@ def run_study(study: Study, store: Store, *, device: str = "auto", workers: int 
         pending = [t for t in trials if t.trial_id not in done]
         summary = RunSummary(study.name, variant, len(trials), len(trials) - len(pending))
         _prepare(study.task, pending, runtime)
-        store.save_study(study.name, variant, study.source, study.declaration, study.task.name)
-        run_id = store.start_run(study.name, variant, command or " ".join(sys.argv),
-                                 len(trials), summary.skipped,
-                                 environment.fingerprint(dev, threads), executor=executor)
-        job = functools.partial(Job, variant=variant, device=str(dev), threads=threads,
-                                run_id=run_id, runtime=runtime,
-                                store=store.trial_target)
-        # Trials of one config train as one stacked model where that is proven to give each
-        # the numbers it gets alone: on the CPU with one thread per trial.
-        groups = group_jobs([job(t) for t in pending], dev.type == "cpu" and threads == 1,
-                            workers)
-        _drive(make_executor(executor, workers), groups, store, summary, run_id, progress)
+        # A cluster is only reached (and its workers checked) when there is work for it.
+        with pool if pending else contextlib.nullcontext(pool):
+            store.save_study(study.name, variant, study.source, study.declaration,
+                             study.task.name)
+            run_id = store.start_run(study.name, variant, command or " ".join(sys.argv),
+                                     len(trials), summary.skipped,
+                                     {**environment.fingerprint(dev, threads),
+                                      "executor": executor, **pool.describe()},
+                                     executor=executor)
+            job = functools.partial(Job, variant=variant, device=str(dev), threads=threads,
+                                    run_id=run_id, runtime=runtime, store=store.trial_target)
+            # Trials of one config train as one stacked model where that is proven to give
+            # each the numbers it gets alone: on the CPU with one thread per trial.
+            groups = group_jobs([job(t) for t in pending], dev.type == "cpu" and threads == 1,
+                                pool.slots if pending else 1)
+            _drive(pool, groups, store, summary, run_id, progress)
     return summary
 
 
@@ -198,16 +173,17 @@ def _prepare(task, pending: list[TrialSpec], runtime: dict) -> None:
 
 def _drive(executor, groups, store: Store, summary: RunSummary, run_id: int, progress):
     t0, status = time.perf_counter(), "failed"
+    stored = set()  # a result that arrives twice (a rerun task) is saved and counted once
     bar = tqdm(total=sum(map(len, groups)), desc=summary.study, unit="trial",
                disable=not progress, file=sys.stderr, leave=False)
     try:
-        for results in executor.map(execute_group, groups):
-            for row, curves, blobs in results:
-                store.save_trial(row, curves, blobs)
-                summary.completed += 1
-                summary.diverged += row["status"] == "diverged"
-                bar.update(1)
+        # closing: an interrupt between two results stops (cancels) the rest at once
+        with contextlib.closing(executor.map(execute_group, groups)) as stream:
+            for results in stream:
+                _save(results, store, summary, stored, bar)
         status = "finished"
+    except TasksFailed as e:
+        raise _run_failed(e, summary) from None
     except KeyboardInterrupt:
         status = "interrupted"
         raise
@@ -215,3 +191,24 @@ def _drive(executor, groups, store: Store, summary: RunSummary, run_id: int, pro
         bar.close()
         summary.seconds = time.perf_counter() - t0
         store.finish_run(run_id, summary.completed, status)
+
+
+def _save(results, store: Store, summary: RunSummary, stored: set, bar) -> None:
+    for row, curves, blobs in results:
+        if row["trial_id"] in stored:
+            continue
+        store.save_trial(row, curves, blobs)
+        stored.add(row["trial_id"])
+        summary.completed += 1
+        summary.diverged += row["status"] == "diverged"
+        bar.update(1)
+
+
+def _run_failed(e: TasksFailed, summary: RunSummary) -> RunFailed:
+    """The message for trials that failed on their workers: which, why, what to do."""
+    ids = [job.spec.trial_id for group, _ in e.failures for job in group]
+    shown = ", ".join(ids[:5]) + (f" and {len(ids) - 5} more" if len(ids) > 5 else "")
+    return RunFailed(f"{len(ids)} trial(s) of study '{summary.study}' failed on the workers "
+                     f"({summarise_error(e.failures[0][1])}): {shown}; the "
+                     f"{summary.completed} trial(s) this run finished are stored and the run "
+                     "is marked failed; run the same command again to resume.")
