@@ -57,7 +57,11 @@ def test_a_store_from_a_newer_schema_is_refused(store_path):
 
 
 def test_a_second_run_of_the_same_study_is_refused_while_the_first_holds_it(store_path):
-    first, second = Store(store_path), Store(store_path)
+    check_study_lock(Store(store_path), Store(store_path))
+
+
+def check_study_lock(first: Store, second: Store) -> None:
+    """One study's lock refuses a second holder, not another study's, and is released."""
     with first.study_lock("spiral-layers"):
         with pytest.raises(StoreError, match="Another 'suite run' of study 'spiral-layers'"):
             with second.study_lock("spiral-layers"):

@@ -20,6 +20,8 @@ import sqlalchemy as sa
 from conftest import REPO_ROOT, run_cli
 from postgres_server import fresh_database
 from sqlalchemy.engine import make_url
+from test_runner import SLOW_STUDY
+from test_store import check_study_lock
 
 from suite import cli, registry, tasks
 from suite.errors import StoreError
@@ -133,27 +135,10 @@ def test_resume_on_postgres_runs_only_what_is_missing(postgres_url, capsys):
     store.close()
 
 
-SLOW = """
-name = "{name}"
-[task]
-kind = "supervised"
-[fixed]
-n_train = 1500
-n_val = 100
-n_test = 100
-epochs = {epochs}
-n_hidden_layers = 2
-n_neurons = 8
-[scientific]
-lr = [0.05, 0.1, 0.2, 0.3]
-[nuisance]
-seeds = 2
-"""
-
-
 def declare(folder: Path, name: str, epochs: int) -> Path:
     path = folder / f"{name}.toml"
-    path.write_text(textwrap.dedent(SLOW.format(name=name, epochs=epochs)))
+    path.write_text(textwrap.dedent(SLOW_STUDY).replace('name = "kill-me"', f'name = "{name}"')
+                    .replace("epochs = 60", f"epochs = {epochs}"))
     return path
 
 
@@ -225,14 +210,7 @@ def test_same_study_twice_is_refused_and_a_killed_driver_leaves_no_lock(postgres
 
 def test_the_study_lock_is_per_study_and_released_with_its_block(postgres_url):
     first, second = Store(postgres_url), Store(postgres_url)
-    with first.study_lock("spiral-layers"):
-        with pytest.raises(StoreError, match="Another 'suite run' of study 'spiral-layers'"):
-            with second.study_lock("spiral-layers"):
-                pass
-        with second.study_lock("spiral-epochs"):  # another study may share the store
-            pass
-    with second.study_lock("spiral-layers"):  # free again once released
-        pass
+    check_study_lock(first, second)
     first.close()
     second.close()
 
