@@ -92,6 +92,28 @@ def main(argv: list[str] | None = None) -> int:
         print("suite: interrupted; finished trials are stored, run again to resume.",
               file=sys.stderr)
         return 130
+    except Exception as e:
+        if not _store_lost(e):
+            raise
+        print(f"suite: error: the store stopped answering ({_first_line(e)}); the trials "
+              "committed before are kept: check the database, then run the same command "
+              "again to resume.", file=sys.stderr)
+        return 1
+
+
+def _store_lost(error: Exception) -> bool:
+    """A database connection that failed mid-command (server gone, network down, disk
+    full): SQLAlchemy's OperationalError and InterfaceError."""
+    if "sqlalchemy" not in sys.modules:
+        return False
+    from sqlalchemy import exc
+
+    return isinstance(error, exc.OperationalError | exc.InterfaceError)
+
+
+def _first_line(error: Exception) -> str:
+    text = str(getattr(error, "orig", None) or error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
 
 
 def cmd_list(args) -> int:

@@ -72,3 +72,32 @@ def test_bad_worker_count_is_refused(capsys):
     except SystemExit as e:
         assert e.code == 2
     assert "must be a positive integer. Got '0' instead." in capsys.readouterr().err
+
+
+def test_a_store_lost_mid_run_says_so_in_one_sentence_and_keeps_what_was_committed(
+        tmp_path, capsys, monkeypatch):
+    import sqlalchemy.exc
+
+    from suite.store import Store
+
+    real, calls = Store.save_trial, []
+
+    def lost_after_one(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) > 1:
+            raise sqlalchemy.exc.OperationalError(
+                "INSERT", {}, Exception("server closed the connection unexpectedly\nmore"))
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(Store, "save_trial", lost_after_one)
+    store = tmp_path / "s.db"
+    assert main(["run", "spiral-learning-rate", "--quick", "--store", str(store),
+                 "--no-progress"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert ("the store stopped answering (server closed the connection unexpectedly); "
+            "the trials committed before are kept") in err
+    s = Store(store, create=False)
+    assert len(s.trials("spiral-learning-rate", "quick")) >= 1
+    assert s.runs("spiral-learning-rate")[-1]["status"] == "failed"
+    s.close()
