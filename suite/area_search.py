@@ -38,7 +38,7 @@ from scipy import optimize
 from sqlalchemy import event
 
 from suite.errors import SuiteError
-from suite.store import optuna_storage_for, rdb_storage
+from suite.store import close_rdb_storage, optuna_storage_for, rdb_storage
 
 COLUMNS = ("value", "area", "error", "seconds")
 METHODS = ("tpe", "brentq")
@@ -245,7 +245,17 @@ def save_studies(plan: OptunaPlan, tpe: TPEResult | None, brentq_records,
     """Write the finished studies to the plan's storage; returns their names."""
     if plan.url is None:
         return []
-    storage, names = plan.storage(), []
+    storage = plan.storage()
+    try:
+        return _save_studies(plan, storage, tpe, brentq_records, bounds, target, attrs)
+    finally:  # a worker runs many trials: no connections left open (tpe's: when live)
+        close_rdb_storage(storage)
+        close_rdb_storage(tpe.storage if tpe is not None else None)
+
+
+def _save_studies(plan: OptunaPlan, storage, tpe: TPEResult | None, brentq_records,
+                  bounds, target: float, attrs: dict) -> list[str]:
+    names = []
     if tpe is not None:
         names.append(f"{plan.name}-tpe")
         if plan.write != "live":

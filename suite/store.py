@@ -200,6 +200,18 @@ def rdb_storage(url: str, **engine_kwargs):
         engine.dispose()
 
 
+def close_rdb_storage(storage) -> None:
+    """Close the database connections of an Optuna RDBStorage (`rdb_storage`); anything
+    else (None, in-memory, a journal) is left alone. Its engine's pool would otherwise keep
+    them open as long as the process lives: on a long-lived Dask worker, more with every
+    search trial, until the server refuses new clients. The storage stays usable (it
+    reconnects)."""
+    engine = getattr(storage, "engine", None)
+    if isinstance(engine, sa.Engine):
+        storage.remove_session()
+        engine.dispose()
+
+
 def _lock_key(kind: str, name: str = "") -> int:
     """A 64-bit advisory lock key for the suite's `kind` of lock on `name`."""
     digest = hashlib.sha256(f"suite/{kind}/{name}".encode()).digest()

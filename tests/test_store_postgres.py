@@ -314,11 +314,41 @@ def test_the_mnist_search_keeps_its_optuna_study_in_the_database(postgres_url):
     config = {**tasks.get("mnist-search").defaults(), "checkpoint_dir": "/nonexistent/never",
               "optuna_url": optuna_storage_for(postgres_url)}
     seeds = derive(1, 0)
-    study, where = mnist_search.open_study(config, seeds)
+    study, where, _ = mnist_search.open_study(config, seeds)
     study.add_trial(optuna.trial.create_trial(params={}, distributions={}, value=0.5))
-    again, where_again = mnist_search.open_study(config, seeds)  # as a resumed search would
+    again, where_again, _ = mnist_search.open_study(config, seeds)  # as a resumed search would
     assert where == where_again and "search_path%3Doptuna" in where
     assert all(mark not in where for mark in password_marks(postgres_url))
     assert [t.value for t in again.get_trials()] == [0.5]
     assert not Path("/nonexistent/never").exists()  # no journal file
     assert again.study_name in optuna.get_all_study_names(rdb_storage(config["optuna_url"]))
+
+
+def connections(url: str) -> int:
+    """Sessions open on the URL's database now, besides the one asking."""
+    return sql(url, "SELECT count(*) FROM pg_stat_activity WHERE datname = :db "
+               "AND pid <> pg_backend_pid()", db=make_url(url).database)[0][0]
+
+
+def test_searches_leave_no_connections_open(postgres_url, tmp_path):
+    """A Dask worker lives for many trials: each search's Optuna storage on the server must
+    be closed when the trial ends, not held by its pool until the server refuses clients."""
+    from test_area_search import step_area
+    from test_mnist_search import write_learnable_test_set
+
+    from suite.area_search import OptunaPlan, save_studies, tpe_search
+
+    url = optuna_storage_for(postgres_url)
+    for write in ("end", "live"):  # the class-area searches
+        plan = OptunaPlan(url, f"leak-{write}", write)
+        tpe = tpe_search(step_area, 0.3, (0.0, 1.0), 3, seed=2, plan=plan)
+        assert save_studies(plan, tpe, None, (0.0, 1.0), 0.3, {}) == [f"leak-{write}-tpe"]
+        assert connections(postgres_url) == 0
+    write_learnable_test_set(tmp_path)  # the MNIST search
+    config = {**tasks.get("mnist-search").defaults(), "data_root": str(tmp_path),
+              "offline_test": 40, "n_trials": 2, "executions": 1, "epochs": 1,
+              "max_layers": 1, "units_low": 8, "units_high": 16, "units_step": 8,
+              "optuna_url": url}
+    kept = [mnist_search.run(config, derive(1, i), "cpu") for i in range(2)]  # as a worker
+    assert [o.metrics["n_trials_finished"] for o in kept] == [2, 2]
+    assert connections(postgres_url) == 0

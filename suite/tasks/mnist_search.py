@@ -166,29 +166,30 @@ def score(config, seeds: TrialSeeds, choice, train, val, device) -> tuple[list[f
     return scores, ""
 
 
-def open_study(config, seeds: TrialSeeds) -> tuple[optuna.Study, str | None]:
+def open_study(config, seeds: TrialSeeds) -> tuple[optuna.Study, str | None, object]:
     """The search's Optuna study: in the store's database when the runner gives
     `optuna_url` (a server store: resumable from any machine), else from its journal when
     there is a checkpoint folder, else in memory. Also returns where it is kept (no
-    password)."""
+    password) and its RDB storage (None elsewhere), to close with `close_rdb_storage`."""
     if not config["checkpoint_dir"] and not config["optuna_url"]:
-        return optuna.create_study(direction="maximize"), None
+        return optuna.create_study(direction="maximize"), None, None
     from suite.planning import checkpoint_key  # planning imports the task registry
     from suite.store import public_target, rdb_storage
 
     key = checkpoint_key(config, seeds, RUNTIME)
     if config["optuna_url"]:
         name = f"mnist-search-{key}"
-        study = optuna.create_study(storage=rdb_storage(config["optuna_url"]), study_name=name,
-                                    direction="maximize", load_if_exists=True)
-        return study, f"{public_target(config['optuna_url'])} study {name}"
+        storage = rdb_storage(config["optuna_url"])
+        study = optuna.create_study(storage=storage, study_name=name, direction="maximize",
+                                    load_if_exists=True)
+        return study, f"{public_target(config['optuna_url'])} study {name}", storage
     folder = Path(config["checkpoint_dir"])
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{key}.optuna.log"
     storage = optuna.storages.JournalStorage(
         optuna.storages.journal.JournalFileBackend(str(path)))
     return optuna.create_study(storage=storage, study_name="mnist-search", direction="maximize",
-                               load_if_exists=True), str(path)
+                               load_if_exists=True), str(path), None
 
 
 def finished(study: optuna.Study) -> list:
@@ -321,15 +322,24 @@ def curves_of(records: list[dict]) -> dict[str, list]:
 
 
 def run(config, seeds: TrialSeeds, device: torch.device) -> TrialOutcome:
+    from suite.store import close_rdb_storage
+
     data = mnist.load(config, seeds)
     train, val, test = (p.to(device) for p in (data.train, data.val, data.test))
     verbosity = optuna.logging.get_verbosity()
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # no line per Optuna trial
+    storage = None
     try:
-        study, journal = open_study(config, seeds)
+        study, journal, storage = open_study(config, seeds)
         resumed = search(config, seeds, train, val, device, study)
+        return _outcome(config, seeds, study, journal, resumed, data, device)
     finally:
         optuna.logging.set_verbosity(verbosity)
+        close_rdb_storage(storage)  # a worker runs many searches: no connections left open
+
+
+def _outcome(config, seeds, study, journal, resumed, data, device) -> TrialOutcome:
+    """The finished search's outcome: its history, and the best configuration retrained."""
     records = history(study)
     artifacts = {"split": data.info, "search": records, "journal": journal,
                  "sampler": {"name": config["sampler"],
@@ -337,7 +347,7 @@ def run(config, seeds: TrialSeeds, device: torch.device) -> TrialOutcome:
                              "parallel": config["parallel"],
                              "constant_liar": config["sampler"] == "tpe"}}
     metrics = {"n_trials_finished": len(finished(study)), "n_trials_resumed": resumed,
-               "n_train": len(train.y) + len(val.y), "n_test": len(test.y)}
+               "n_train": len(data.train.y) + len(data.val.y), "n_test": len(data.test.y)}
     completed = [t for t in study.get_trials(deepcopy=False) if t.state == TrialState.COMPLETE]
     if not completed:  # every configuration diverged: nothing to retrain
         metrics |= dict.fromkeys(("test_accuracy", "best_val_accuracy", "best_n_layers",
