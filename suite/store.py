@@ -124,9 +124,12 @@ def parse_target(target: str | os.PathLike) -> tuple[URL, Path | None]:
         return URL.create("sqlite", database=text), Path(text)
     try:
         url = make_url(text)
-    except exc.ArgumentError:
+    except (exc.ArgumentError, ValueError):  # ValueError: a port that is not a number
         raise StoreError(f"{hide_password(text)} is not a database URL; give a file path, "
                          "sqlite:///FILE or postgresql+psycopg://USER@HOST:PORT/DB.") from None
+    if "@" in (url.host or ""):  # the rest of the password would show as the host
+        raise StoreError("The store URL has more than one '@' (not shown: it may hold the "
+                         "password); write an '@' in the user name or password as %40.")
     backend = url.get_backend_name()
     if backend == "sqlite":
         if url.database in (None, "", ":memory:"):
@@ -153,7 +156,7 @@ def public_target(text: str) -> str:
         return text
     try:
         url = make_url(text)
-    except exc.ArgumentError:
+    except (exc.ArgumentError, ValueError):
         return hide_password(text)
     return URL.create(url.drivername, url.username, None, url.host, url.port, url.database,
                       url.query).render_as_string(hide_password=False)

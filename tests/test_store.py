@@ -169,6 +169,8 @@ def test_a_store_url_names_the_same_file_as_its_path(store_path):
 @pytest.mark.parametrize("target, message", [
     ("mysql://u:secret@h/db", "kind the suite does not support"),
     ("sqlite://", "names no file"),
+    ("postgresql+psycopg://u:secret@h:notaport/db", "is not a database URL"),
+    ("postgresql+psycopg://u:pw@secret@127.0.0.1:1/db", "write an '@' .* as %40"),
 ])
 def test_unsupported_store_urls_are_refused(target, message):
     with pytest.raises(StoreError, match=message) as e:
@@ -180,6 +182,13 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def test_a_malformed_store_url_is_one_sentence_without_the_password(capsys):
+    url = "postgresql+psycopg://suite:secret-pw@127.0.0.1:port/db"
+    assert main(["results", "spiral-layers", "--store", url]) == 2
+    err = capsys.readouterr().err
+    assert "is not a database URL" in err and "Traceback" not in err and "secret" not in err
 
 
 def test_an_unreachable_server_is_one_sentence_without_the_password(capsys):
