@@ -138,6 +138,10 @@ def parse_target(target: str | os.PathLike) -> tuple[URL, Path | None]:
         return url, Path(url.database)
     if backend in ("postgresql", "postgres") and url.get_driver_name() in (
             "psycopg", "psycopg2", "postgres", "postgresql", ""):
+        if "password" in url.query:  # libpq takes it there too: move it where it is hidden
+            given = url.query["password"]
+            url = url.set(password=given[-1] if isinstance(given, tuple) else given)
+            url = url.difference_update_query(["password"])
         return url.set(drivername=SERVER_DRIVER), None
     raise StoreError(f"The store URL {url.render_as_string(hide_password=True)} is of a kind "
                      "the suite does not support; give a file path, sqlite:///FILE or "
@@ -145,7 +149,9 @@ def parse_target(target: str | os.PathLike) -> tuple[URL, Path | None]:
 
 
 def hide_password(text: str) -> str:
-    """`text` (a URL or not) with the password of a URL replaced by ***."""
+    """`text` (a URL or not) with the password of a URL (`USER:PASSWORD@`, or the query's
+    `password=`) replaced by ***."""
+    text = re.sub(r"([?&]password=)[^&\s'\"]*", r"\1***", text)
     return re.sub(r"(://[^:/@\s]*):[^@\s]*@", r"\1:***@", text)
 
 

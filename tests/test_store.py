@@ -8,7 +8,7 @@ from suite import registry
 from suite.cli import main
 from suite.errors import StoreError
 from suite.runner import run_study
-from suite.store import Store
+from suite.store import Store, hide_password, parse_target
 
 
 def test_a_non_sqlite_file_is_refused_and_left_untouched(tmp_path):
@@ -189,6 +189,18 @@ def test_a_malformed_store_url_is_one_sentence_without_the_password(capsys):
     assert main(["results", "spiral-layers", "--store", url]) == 2
     err = capsys.readouterr().err
     assert "is not a database URL" in err and "Traceback" not in err and "secret" not in err
+
+
+def test_a_password_in_the_query_is_hidden_like_one_before_the_host(capsys):
+    url = f"postgresql://suite@127.0.0.1:{free_port()}/nowhere?password=secret-pw&sslmode=allow"
+    assert main(["results", "spiral-layers", "--store", url]) == 2
+    err = capsys.readouterr().err
+    assert "Cannot open the store postgresql+psycopg://suite:***@127.0.0.1" in err
+    assert "sslmode=allow" in err and "secret-pw" not in err
+    assert hide_password(f"suite run x --store '{url}'") == \
+        f"suite run x --store '{url.replace('secret-pw', '***')}'"
+    target, _ = parse_target(url)  # psycopg still gets it, from the URL's password
+    assert target.password == "secret-pw" and "password" not in target.query
 
 
 def test_an_unreachable_server_is_one_sentence_without_the_password(capsys):
