@@ -1,5 +1,6 @@
 """The environment fingerprint written with every run: enough to reproduce its numbers."""
 
+import hashlib
 import os
 import platform
 import socket
@@ -50,13 +51,28 @@ def git_state() -> dict:
         return {"git_sha": None, "git_dirty": None}
 
 
+@cache
+def code_digest() -> str:
+    """A digest of the suite's own files as this process imports them (code, shipped
+    studies, templates): equal version strings from two different checkouts still differ
+    here."""
+    root = Path(__file__).resolve().parent
+    h = hashlib.sha256()
+    for path in sorted(p for p in root.rglob("*") if p.is_file()
+                       and p.suffix in (".py", ".toml", ".json", ".html", ".css", ".j2")):
+        h.update(path.relative_to(root).as_posix().encode() + b"\0")
+        h.update(path.read_bytes() + b"\0")
+    return h.hexdigest()[:16]
+
+
 def fingerprint(device: torch.device, threads: int) -> dict:
     try:  # the installed version, without importing it (slow, and may be broken)
         tv = metadata.version("torchvision")
     except metadata.PackageNotFoundError:
         tv = None
     return {
-        "suite": __version__, **git_state(), "python": sys.version.split()[0],
+        "suite": __version__, "suite_code": code_digest(), **git_state(),
+        "python": sys.version.split()[0],
         "platform": platform.platform(), "host": socket.gethostname(), "torch": torch.__version__,
         "torchvision": tv, "numpy": np.__version__, "device": device_name(device),
         "cuda": torch.version.cuda, "threads": threads, "cpu_count": os.cpu_count(),

@@ -89,12 +89,19 @@ class ProcessExecutor(SerialExecutor):
 
 def versions() -> dict:
     """What must be equal on the driver and every worker for their numbers to be
-    comparable (and for trial ids, which hash the suite version, to mean the same)."""
+    comparable (and for trial ids, which hash the suite version, to mean the same): the
+    suite's version and a digest of its files (two checkouts of one version may differ),
+    and torch's version."""
     import torch
 
     from suite import __version__
+    from suite.environment import code_digest
 
-    return {"suite": __version__, "torch": torch.__version__}
+    return {"suite": __version__, "code": code_digest(), "torch": torch.__version__}
+
+
+def describe_versions(v: dict) -> str:
+    return f"suite {v.get('suite')} (code {v.get('code')}) with torch {v.get('torch')}"
 
 
 def _run_checked(fn, expected: dict, item):
@@ -102,9 +109,8 @@ def _run_checked(fn, expected: dict, item):
     (a worker that joined the cluster after the check at the start)."""
     mine = versions()
     if mine != expected:
-        raise RuntimeError(f"this worker runs suite {mine['suite']} with torch "
-                           f"{mine['torch']}, not the driver's suite {expected['suite']} "
-                           f"with torch {expected['torch']}")
+        raise RuntimeError(f"this worker runs {describe_versions(mine)}, not the driver's "
+                           f"{describe_versions(expected)}")
     return fn(item)
 
 
@@ -259,10 +265,9 @@ def check_workers(client, address: str, expected: dict) -> None:
     if wrong:
         worker, v = next(iter(wrong.items()))
         raise SuiteError(f"{len(wrong)} of {len(found)} Dask workers at {address} (e.g. "
-                         f"{worker}) run suite {v.get('suite')} with torch {v.get('torch')}, "
-                         f"but this driver runs suite {expected['suite']} with torch "
-                         f"{expected['torch']}, so their results would not be comparable; "
-                         "install the driver's versions on the workers.")
+                         f"{worker}) run {describe_versions(v)}, but this driver runs "
+                         f"{describe_versions(expected)}, so their results would not be "
+                         "comparable; install the driver's suite and torch on the workers.")
 
 
 EXECUTORS = {

@@ -243,28 +243,54 @@ def test_missing_dask_says_what_to_install(monkeypatch):
                             "here; run pip install 'suite[dask]'.")
 
 
+@pytest.mark.parametrize("other", [{"suite": "0.0.9"}, {"code": "0123456789abcdef"}],
+                         ids=["version", "code"])
 def test_workers_with_other_versions_are_refused_naming_both(cluster, tmp_path, monkeypatch,
-                                                            capsys):
+                                                            capsys, other):
     address, _ = cluster
+    mine = executors.versions()
+    theirs = {**mine, **other}
     monkeypatch.setattr(executors, "_ask_workers", lambda client: {
-        "tcp://10.0.0.1:1": {"suite": "0.0.9", "torch": torch.__version__},
-        "tcp://10.0.0.2:1": executors.versions()})
+        "tcp://10.0.0.1:1": theirs, "tcp://10.0.0.2:1": mine})
     store = tmp_path / "s.db"
     assert main(["run", "spiral-layers", "--quick", "--store", str(store), "--executor", "dask",
                  "--scheduler", address]) == 2
-    from suite import __version__
     assert capsys.readouterr().err.strip() == (
         f"suite: error: 1 of 2 Dask workers at {address} (e.g. tcp://10.0.0.1:1) run suite "
-        f"0.0.9 with torch {torch.__version__}, but this driver runs suite {__version__} with "
-        f"torch {torch.__version__}, so their results would not be comparable; install the "
-        "driver's versions on the workers.")
+        f"{theirs['suite']} (code {theirs['code']}) with torch {torch.__version__}, but this "
+        f"driver runs suite {mine['suite']} (code {mine['code']}) with torch "
+        f"{torch.__version__}, so their results would not be comparable; install the "
+        "driver's suite and torch on the workers.")
     assert Store(store).runs("spiral-layers") == []
 
 
 def test_a_worker_with_other_versions_refuses_its_task():
     with pytest.raises(RuntimeError, match="this worker runs suite .* not the driver's suite 9"):
-        executors._run_checked(abs, {"suite": "9", "torch": torch.__version__}, -1)
+        executors._run_checked(abs, {**executors.versions(), "suite": "9"}, -1)
+    with pytest.raises(RuntimeError, match=r"not the driver's suite \S+ \(code 0000\)"):
+        executors._run_checked(abs, {**executors.versions(), "code": "0000"}, -1)
     assert executors._run_checked(abs, executors.versions(), -1) == 1
+
+
+def test_the_code_digest_changes_with_the_suite_files(tmp_path, monkeypatch):
+    from suite import environment
+
+    pkg = tmp_path / "suite"
+    pkg.mkdir()
+    (pkg / "environment.py").write_text("x = 1\n")
+    (pkg / "notes.txt").write_text("not code\n")
+    monkeypatch.setattr(environment, "__file__", str(pkg / "environment.py"))
+    environment.code_digest.cache_clear()
+    try:
+        before = environment.code_digest()
+        (pkg / "notes.txt").write_text("still not code\n")
+        environment.code_digest.cache_clear()
+        assert environment.code_digest() == before
+        (pkg / "environment.py").write_text("x = 2\n")
+        environment.code_digest.cache_clear()
+        assert environment.code_digest() != before
+    finally:
+        environment.code_digest.cache_clear()
 
 
 def test_a_cluster_without_workers_is_a_clear_error_after_a_bounded_wait(monkeypatch):
