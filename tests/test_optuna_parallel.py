@@ -111,23 +111,32 @@ def test_tpe_sees_the_pending_trials_of_its_round():
     assert next_x(alone) != alone
 
 
-@pytest.mark.parametrize("w, cut_at", [(2, 3), (3, 5)])
-def test_a_round_cut_short_is_asked_again_whole(digits, tmp_path, monkeypatch, w, cut_at):
-    config = tiny(digits, parallel=w, checkpoint_dir=str(tmp_path))
-    real, calls = mnist_search.score, []
+def interrupted_then_resumed(monkeypatch, owner, name, nth, config, fresh_config,
+                             when=lambda *args: True):
+    """Run the search with `owner.name` raising KeyboardInterrupt at its nth call for which
+    `when(*args)` holds, then resume it; returns (resumed, fresh) outcomes."""
+    real, calls = getattr(owner, name), []
 
-    def cut_short(*args):  # the interruption lands inside the round's batch
-        calls.append(1)
-        if len(calls) == cut_at:
-            raise KeyboardInterrupt
+    def cut_short(*args):
+        if when(*args):
+            calls.append(1)
+            if len(calls) == nth:
+                raise KeyboardInterrupt
         return real(*args)
 
-    monkeypatch.setattr(mnist_search, "score", cut_short)
+    monkeypatch.setattr(owner, name, cut_short)
     with pytest.raises(KeyboardInterrupt):
         mnist_search.run(config, SEEDS, CPU)
-    monkeypatch.setattr(mnist_search, "score", real)
-    resumed = mnist_search.run(config, SEEDS, CPU)
-    fresh = mnist_search.run(tiny(digits, parallel=w), SEEDS, CPU)
+    monkeypatch.setattr(owner, name, real)
+    return mnist_search.run(config, SEEDS, CPU), mnist_search.run(fresh_config, SEEDS, CPU)
+
+
+@pytest.mark.parametrize("w, cut_at", [(2, 3), (3, 5)])
+def test_a_round_cut_short_is_asked_again_whole(digits, tmp_path, monkeypatch, w, cut_at):
+    # the interruption lands inside the round's batch
+    resumed, fresh = interrupted_then_resumed(
+        monkeypatch, mnist_search, "score", cut_at,
+        tiny(digits, parallel=w, checkpoint_dir=str(tmp_path)), tiny(digits, parallel=w))
     flags = [r["interrupted"] for r in resumed.artifacts["search"]]
     assert flags == [False] * w + [True] * w + [False] * (6 - w)
     assert counted(resumed) == counted(fresh)
@@ -136,21 +145,10 @@ def test_a_round_cut_short_is_asked_again_whole(digits, tmp_path, monkeypatch, w
 
 
 def test_a_round_cut_while_telling_is_told_on_resume(digits, tmp_path, monkeypatch):
-    config = tiny(digits, parallel=2, checkpoint_dir=str(tmp_path))
-    real, calls = mnist_search.tell, []
-
-    def cut_short(*args):  # trial 2 told, trial 3 recorded but not told
-        calls.append(1)
-        if len(calls) == 4:
-            raise KeyboardInterrupt
-        return real(*args)
-
-    monkeypatch.setattr(mnist_search, "tell", cut_short)
-    with pytest.raises(KeyboardInterrupt):
-        mnist_search.run(config, SEEDS, CPU)
-    monkeypatch.setattr(mnist_search, "tell", real)
-    resumed = mnist_search.run(config, SEEDS, CPU)
-    fresh = mnist_search.run(tiny(digits, parallel=2), SEEDS, CPU)
+    # trial 2 told, trial 3 recorded but not told
+    resumed, fresh = interrupted_then_resumed(
+        monkeypatch, mnist_search, "tell", 4,
+        tiny(digits, parallel=2, checkpoint_dir=str(tmp_path)), tiny(digits, parallel=2))
     assert resumed.metrics["n_trials_resumed"] == 4
     assert resumed.artifacts["search"] == fresh.artifacts["search"]  # nothing asked twice
     assert resumed.metrics == {**fresh.metrics, "n_trials_resumed": 4}
@@ -159,22 +157,10 @@ def test_a_round_cut_while_telling_is_told_on_resume(digits, tmp_path, monkeypat
 def test_a_round_cut_while_recording_is_asked_again_whole(digits, tmp_path, monkeypatch):
     """Trial 2's result recorded, trial 3's not: trial 2 must not count (its round-mate is
     asked again, so it would be told with less knowledge than the uninterrupted search)."""
-    config = tiny(digits, parallel=2, checkpoint_dir=str(tmp_path))
-    real, results = optuna.trial.Trial.set_user_attr, []
-
-    def cut_short(trial, key, value):
-        if key == "result":
-            results.append(1)
-            if len(results) == 4:
-                raise KeyboardInterrupt
-        return real(trial, key, value)
-
-    monkeypatch.setattr(optuna.trial.Trial, "set_user_attr", cut_short)
-    with pytest.raises(KeyboardInterrupt):
-        mnist_search.run(config, SEEDS, CPU)
-    monkeypatch.setattr(optuna.trial.Trial, "set_user_attr", real)
-    resumed = mnist_search.run(config, SEEDS, CPU)
-    fresh = mnist_search.run(tiny(digits, parallel=2), SEEDS, CPU)
+    resumed, fresh = interrupted_then_resumed(
+        monkeypatch, optuna.trial.Trial, "set_user_attr", 4,
+        tiny(digits, parallel=2, checkpoint_dir=str(tmp_path)), tiny(digits, parallel=2),
+        when=lambda trial, key, value: key == "result")
     records = resumed.artifacts["search"]
     assert [r["interrupted"] for r in records] == [False] * 2 + [True] * 2 + [False] * 4
     assert records[2]["val_accuracies"] and records[2]["state"] == "FAIL"
