@@ -35,7 +35,6 @@ from pathlib import Path
 import numpy as np
 import optuna
 from scipy import optimize
-from sqlalchemy import event
 
 from suite.errors import SuiteError
 from suite.store import close_rdb_storage, optuna_storage_for, rdb_storage
@@ -85,14 +84,7 @@ class OptunaPlan:
     write: str = "end"
 
     def storage(self):
-        if self.url is None:
-            return None
-        if not self.url.startswith("sqlite"):
-            return rdb_storage(self.url)
-        storage = rdb_storage(self.url, connect_args={"timeout": 60})
-        event.listen(storage.engine, "connect", _sqlite_pragmas)
-        storage.engine.dispose()  # reconnect with the pragmas
-        return storage
+        return None if self.url is None else rdb_storage(self.url)
 
 
 @dataclass
@@ -200,11 +192,6 @@ def storage_url(spec: str, store: str) -> str | None:
     return url
 
 
-def sibling(store: str) -> Path:
-    """The Optuna file beside an SQLite store file."""
-    return Path(optuna_storage_for(store).removeprefix("sqlite:///"))
-
-
 def refuse_suite_store(url: str) -> None:
     """A suite store has tables named like Optuna's: never point Optuna at one."""
     if not url.startswith("sqlite:///"):
@@ -223,13 +210,6 @@ def refuse_suite_store(url: str) -> None:
         raise SuiteError(f"optuna_storage {url} is a suite store; Optuna's tables 'studies' and "
                          "'trials' would clash with the suite's. Give another file, or leave "
                          "optuna_storage empty for the store's sibling X.optuna.db.")
-
-
-def _sqlite_pragmas(connection, _record) -> None:
-    """WAL and one sync per checkpoint: Optuna commits every trial on its own, and with
-    the default rollback journal each commit waits for two disk syncs."""
-    connection.execute("PRAGMA journal_mode = WAL")
-    connection.execute("PRAGMA synchronous = NORMAL")
 
 
 def _drop_study(storage, name: str) -> None:

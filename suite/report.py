@@ -324,7 +324,7 @@ def _run_record(run: dict) -> dict:
             "git_dirty": env.get("git_dirty"), "python": env.get("python"),
             "torch": env.get("torch"), "numpy": env.get("numpy"), "device": env.get("device"),
             "threads": env.get("threads"), "platform": env.get("platform"),
-            "executor": run.get("executor") or env.get("executor"),
+            "executor": run.get("executor"),
             "scheduler": env.get("scheduler")}
 
 

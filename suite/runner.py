@@ -149,8 +149,7 @@ def run_study(study: Study, store: Store, *, device: str = "auto", workers: int 
             run_id = store.start_run(study.name, variant, command or " ".join(sys.argv),
                                      len(trials), summary.skipped,
                                      {**environment.fingerprint(dev, threads),
-                                      "executor": executor, **pool.describe()},
-                                     executor=executor)
+                                      **pool.describe()}, executor=executor)
             job = functools.partial(Job, variant=variant, device=str(dev), threads=threads,
                                     run_id=run_id, runtime=runtime, store=store.trial_target)
             # Trials of one config train as one stacked model where that is proven to give

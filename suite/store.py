@@ -182,12 +182,19 @@ def optuna_storage_for(target: str | os.PathLike) -> str:
 
 
 def rdb_storage(url: str, **engine_kwargs):
-    """Optuna's RDBStorage at `url`. On PostgreSQL the schema named in the URL's
+    """Optuna's RDBStorage at `url`. On SQLite: a busy timeout and WAL (see
+    `_optuna_sqlite_pragmas`). On PostgreSQL the schema named in the URL's
     search_path is created first, and both happen under an advisory lock: Optuna creates
     its tables on first use, and several workers doing that at once on a fresh database
     would race on CREATE TABLE."""
     import optuna
 
+    if url.startswith("sqlite"):
+        storage = optuna.storages.RDBStorage(
+            url, engine_kwargs={"connect_args": {"timeout": 60}, **engine_kwargs})
+        event.listen(storage.engine, "connect", _optuna_sqlite_pragmas)
+        storage.engine.dispose()  # reconnect with the pragmas
+        return storage
     if not url.startswith("postgresql"):
         return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs or None)
     engine = _server_engine(make_url(url))
@@ -207,6 +214,13 @@ def rdb_storage(url: str, **engine_kwargs):
         raise StoreError(_unreachable(make_url(url), e)) from None
     finally:
         engine.dispose()
+
+
+def _optuna_sqlite_pragmas(connection, _record) -> None:
+    """WAL and one sync per checkpoint: Optuna commits every trial on its own, and with
+    the default rollback journal each commit waits for two disk syncs."""
+    connection.execute("PRAGMA journal_mode = WAL")
+    connection.execute("PRAGMA synchronous = NORMAL")
 
 
 def close_rdb_storage(storage) -> None:

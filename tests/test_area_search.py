@@ -13,7 +13,6 @@ from suite.area_search import (
     brentq_search,
     first_within,
     save_studies,
-    sibling,
     storage_url,
     summary,
     tpe_search,
@@ -90,7 +89,6 @@ def test_both_searches_reach_half_a_percent_on_trained_mlps(seed):
 
 def test_storage_url_choices(tmp_path):
     store = tmp_path / "runs.db"
-    assert sibling(str(store)) == tmp_path / "runs.optuna.db"
     assert storage_url("", str(store)) == f"sqlite:///{tmp_path / 'runs.optuna.db'}"
     assert storage_url("", "") is None and storage_url("memory", str(store)) is None
     assert storage_url("sqlite:///x.db", str(store)) == "sqlite:///x.db"

@@ -90,8 +90,9 @@ def test_a_quick_study_on_dask_matches_the_serial_run_byte_for_byte(cluster, tmp
     assert csv[0].count("\n") == 3 and csv[1].count("\n") == 7  # header + 2 configs, 6 trials
     reference = snapshot(serial, "spiral-learning-rate")
     assert len(reference) == 6 and snapshot(dask, "spiral-learning-rate") == reference
-    env = Store(dask).runs("spiral-learning-rate")[0]["environment"]
-    assert (env["executor"], env["scheduler"], env["executor_slots"]) == ("dask", address, 2)
+    run = Store(dask).runs("spiral-learning-rate")[0]
+    env = run["environment"]
+    assert (run["executor"], env["scheduler"], env["executor_slots"]) == ("dask", address, 2)
 
 
 def start_driver(decl, store, address) -> subprocess.Popen:
@@ -177,7 +178,7 @@ def test_the_environment_variable_names_the_scheduler(cluster, tmp_path, monkeyp
     assert main([*args, "--seeds", "2"]) == 0  # the local executor ignores the variable
     assert "2 already in the store (skipped), 2 run" in capsys.readouterr().out
     runs = Store(store).runs("spiral-layers")
-    assert [(r["environment"]["executor"], r["environment"]["scheduler"]) for r in runs] == \
+    assert [(r["executor"], r["environment"]["scheduler"]) for r in runs] == \
         [("dask", address), ("local", None)]
 
 
