@@ -22,7 +22,7 @@ from pathlib import Path
 import pandas as pd
 from jinja2 import Environment, PackageLoader
 
-from suite import __version__, analysis, registry
+from suite import __version__, analysis, claims, registry
 from suite.errors import SuiteError
 from suite.planning import plan
 from suite.spec import NAME_RE, Study, parse
@@ -42,6 +42,7 @@ class Table:
     split: str | None = None  # shown as one sub-table per value of this column
     collapsed: bool = False  # shown folded (long tables)
     files: dict[str, str] = field(default_factory=dict)  # format -> relative path
+    links: dict[int, str] = field(default_factory=dict)  # row -> page it links to
 
     def columns(self) -> list[str]:
         return [HEADERS.get(c, c) for c in self.frame.columns if c != self.split]
@@ -83,6 +84,18 @@ class StudyPage:
     notes: list[str] = field(default_factory=list)
     provenance: dict = field(default_factory=dict)
     search: str = ""  # how many Optuna trials ran at a time (studies of Optuna searches)
+    study: Study | None = None
+    rows: list = field(default_factory=list, repr=False)
+
+
+@dataclass
+class Index:
+    """What the index page shows above the list of studies."""
+
+    findings: Table | None = None
+    counts: dict = field(default_factory=dict)  # verdict -> number of findings
+    verify: dict | None = None  # suite.verify.summary of the publish's sample
+    manifest: str = ""  # relative path of the publish manifest
 
 
 def cell(v) -> str:
@@ -118,9 +131,12 @@ def environment() -> Environment:
 
 
 # -- building ---------------------------------------------------------------------------
-def build_site(store: Store, out: str | Path, only: list[str] | None = None) -> list[StudyPage]:
+def build_site(store: Store, out: str | Path, only: list[str] | None = None, *,
+               verify: dict | None = None, manifest: str = "") -> list[StudyPage]:
     """Write DIR/index.html and one page per study variant (those named in `only`, or
-    all); returns the pages written."""
+    all); returns the pages written. The index opens with the findings table (the claims
+    the stored declarations make, checked on their trials: `suite.claims`) and, from
+    `suite publish`, the summary of its verify sample and a link to its manifest."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     env = environment()
@@ -128,15 +144,48 @@ def build_site(store: Store, out: str | Path, only: list[str] | None = None) -> 
     if only and not entries:
         raise SuiteError(f"The store {store.label} holds no study named "
                          f"{', '.join(repr(n) for n in only)}.")
-    pages = []
-    for entry in entries:
-        page = study_page(store, entry, out)
+    pages = [study_page(store, entry, out) for entry in entries]
+    findings = catalogue_findings(pages)
+    for page in pages:
+        mine = [f for f in findings if f.study == page.name and f.variant == page.variant]
+        if mine:
+            page.tables.insert(0, findings_table(mine, f"claims-{page.variant}",
+                                                 "The notebook's claims, checked"))
+        _write_tables(page, out)
         (out / page.filename).write_text(env.get_template("study.html").render(
             page=page, version=__version__), encoding="utf-8")
-        pages.append(page)
+    index = Index(verify=verify, manifest=manifest, counts=claims.counts(findings))
+    if findings:
+        index.findings = findings_table(findings, "findings", "Findings")
+        _write_frame(index.findings, out, out)
     (out / "index.html").write_text(env.get_template("index.html").render(
-        pages=pages, store=store.label, version=__version__), encoding="utf-8")
+        pages=pages, index=index, store=store.label, version=__version__), encoding="utf-8")
     return pages
+
+
+def catalogue_findings(pages: list["StudyPage"]) -> list[claims.Finding]:
+    """Every stored study's claims checked on its full variant (its quick one when no full
+    trials are stored), Holm-corrected as one family."""
+    full = {p.name for p in pages if p.variant == "full" and p.rows}
+    findings = []
+    for p in pages:
+        if p.study is None or not p.rows or (p.variant != "full" and p.name in full):
+            continue
+        findings += claims.study_findings(p.study, p.variant, p.rows, p.filename)
+    return claims.finish(findings)
+
+
+def findings_table(findings: list[claims.Finding], key: str, title: str) -> Table:
+    frame = claims.table(findings)
+    quick = any(f.variant != "full" for f in findings)
+    note = (f"{claims.METHOD}. n seeds = seeds paired in the test (or defined, for a "
+            "published value). 'cause': why a published value falls outside, where known.")
+    if quick:
+        note += (" Findings of a quick variant (fewer seeds, points and epochs than the "
+                 "notebook) are not a test of the notebook's claims.")
+    table = Table(key, title, frame, note)
+    table.links = {i: f.page for i, f in enumerate(findings)}
+    return table
 
 
 def study_page(store: Store, entry: dict, out: Path) -> StudyPage:
@@ -157,7 +206,7 @@ def study_page(store: Store, entry: dict, out: Path) -> StudyPage:
         page.figures = figures(study, rows, store, page) if study is not None else []
     page.provenance = provenance(study, rows, runs, store)
     page.provenance_tables = provenance_tables(rows, runs)
-    _write_tables(page, out)
+    page.study, page.rows = study, rows
     return page
 
 
@@ -406,10 +455,16 @@ def _write_tables(page: StudyPage, out: Path):
     folder = out / page.filename.removesuffix(".html")
     folder.mkdir(exist_ok=True)
     for t in page.tables + page.provenance_tables:
-        t.frame.to_csv(folder / f"{t.key}.csv", index=False)
-        (folder / f"{t.key}.json").write_text(json.dumps(records(t.frame), indent=1),
-                                              encoding="utf-8")
-        t.files = {fmt: f"{folder.name}/{t.key}.{fmt}" for fmt in ("csv", "json")}
+        _write_frame(t, folder, out)
+
+
+def _write_frame(t: Table, folder: Path, out: Path) -> None:
+    """`t` as CSV and JSON in `folder`; `t.files` gets their paths relative to `out`."""
+    t.frame.to_csv(folder / f"{t.key}.csv", index=False)
+    (folder / f"{t.key}.json").write_text(json.dumps(records(t.frame), indent=1),
+                                          encoding="utf-8")
+    t.files = {fmt: (folder / f"{t.key}.{fmt}").relative_to(out).as_posix()
+               for fmt in ("csv", "json")}
 
 
 def records(frame: pd.DataFrame) -> list[dict]:

@@ -26,6 +26,14 @@ optional; parameters not given keep the task's defaults, which are its recipe):
     metrics = ["val_accuracy", "test_accuracy"]
     figures = ["data", "metric_vs_axis", "loss_curves", "decision_boundary"]
 
+    [[claims]]             # the seed's claims, checked by the report (see suite/claims.py)
+    claim = "the more the layers, the better"
+    source = "seeds/001_...txt, 'Impact of the number of hidden layers'"
+    kind = "trend"         # or "better" (a, b) or "published" (values)
+    metric = "val_accuracy"
+    axis = "n_hidden_layers"
+    direction = "increasing"
+
     [quick]                # the CI-sized variant: same code path, smaller numbers
     seeds = 2
     fixed = { epochs = 5, n_train = 400 }
@@ -43,12 +51,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from suite import tasks
+from suite import claims, tasks
 from suite.errors import DeclarationError, SuiteError, did_you_mean
 from suite.tasks.base import Task
 
 TOP_KEYS = ("name", "description", "task", "fixed", "scientific", "nuisance", "metrics",
-            "figures", "quick", "reference")
+            "figures", "quick", "reference", "claims")
 NUISANCE_KEYS = ("seeds", "root_seed")
 REFERENCE_KEYS = ("metric", "source", "values")
 QUICK_KEYS = ("seeds", "fixed", "scientific")
@@ -81,6 +89,7 @@ class Study:
     figures: tuple[str, ...]
     quick: bool = False
     reference: dict = field(default_factory=dict)
+    claims: tuple = ()  # suite.claims.Claim, validated against the full variant
     declaration: dict = field(default_factory=dict, compare=False)
 
     def scientific_keys(self) -> set[str]:
@@ -134,10 +143,13 @@ def parse(raw: dict, source: str, *, quick: bool = False) -> Study:
         c.fail("name", "a lowercase name of letters, digits and dashes", name)
     full = _build(raw, c, quick=False)
     _check_reference(raw.get("reference"), c, full)
+    full = dataclasses.replace(full, claims=claims.parse(raw.get("claims"), c, full))
     quick_study = _build(_with_quick(raw, c), c, quick=True)
     # Both variants keep the file's own declaration (with its [quick] table), so that the
-    # one stored with a run parses back to the same study.
-    return dataclasses.replace(quick_study, declaration=raw) if quick else full
+    # one stored with a run parses back to the same study; both carry the claims (the
+    # quick variant may not run every configuration they name).
+    return dataclasses.replace(quick_study, declaration=raw,
+                               claims=full.claims) if quick else full
 
 
 def _with_quick(raw: dict, c: _Checker) -> dict:

@@ -148,6 +148,13 @@ def verify(store: Store, study: str | None = None, sample: int | None = None,
            seed: int = 0, out=None) -> int:
     """Re-run the selected trials, print one line each and a summary; returns the exit
     status: 0 all match, 1 any mismatch, 2 none mismatched but some could not be re-run."""
+    return exit_status(run_checks(store, study, sample, seed, out))
+
+
+def run_checks(store: Store, study: str | None = None, sample: int | None = None,
+               seed: int = 0, out=None) -> dict:
+    """Re-run the selected trials, printing one line each and the summary line; returns
+    the summary (`summary`)."""
     out = out or sys.stdout
     rows = _rows(store, study)
     if not rows:
@@ -163,11 +170,27 @@ def verify(store: Store, study: str | None = None, sample: int | None = None,
             checks.append(check)
     finally:
         torch.set_num_threads(saved)
+    result = summary(checks, len(rows), seed)
+    print(f"verify: {result['checked']} of {len(rows)} stored trials re-run by suite "
+          f"{__version__}: {result['match']} match, {result['mismatch']} mismatch, "
+          f"{result['skipped']} skipped.", file=out)
+    return result
+
+
+def summary(checks: list[Check], stored: int, seed: int) -> dict:
+    """Counts by verdict and one plain record per trial (for reports and manifests)."""
     counts = {v: sum(c.verdict == v for c in checks) for v in ("match", "mismatch", "skipped")}
-    print(f"verify: {len(checks)} of {len(rows)} stored trials re-run by suite {__version__}: "
-          f"{counts['match']} match, {counts['mismatch']} mismatch, {counts['skipped']} "
-          "skipped.", file=out)
-    return 1 if counts["mismatch"] else 2 if counts["skipped"] else 0
+    trials = [{"verdict": c.verdict, "study": c.row["study"], "variant": c.row["variant"],
+               "labels": ", ".join(f"{k}={v}" for k, v in c.row["labels"].items()),
+               "seed": c.row["seed_index"], "trial_id": c.row["trial_id"],
+               "detail": c.skipped or "; ".join(c.differences) or f"{c.seconds:.1f} s"}
+              for c in checks]
+    return {"suite": __version__, "stored": stored, "checked": len(checks), "seed": seed,
+            **counts, "trials": trials}
+
+
+def exit_status(result: dict) -> int:
+    return 1 if result["mismatch"] else 2 if result["skipped"] else 0
 
 
 def _line(check: Check) -> str:
