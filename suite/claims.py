@@ -25,9 +25,15 @@ notebook's words (`claim`), where it comes from (`source`) and one machine-check
     claim = "Number of hidden layers: classification accuracy (table)"
     kind = "published"
     metric = "val_accuracy"
-    values = { "1" = 0.581, "10" = 1.0 }     # label -> value (single-axis studies), or
-    # at = { ... } and value = 0.9          # one configuration of a study with several axes
+    values = { "1" = 0.581, "10" = 1.0 }     # label -> value (single-axis studies; left
+    # out: the study's [reference] values), or at = { ... } and value = 0.9 (one
+    # configuration of a study with several axes)
     causes = { "1" = "one unseeded run" }   # optional: why a value may fall outside
+    # (with at and value: cause = "...")
+
+A `better` claim on a deterministic task (the optimiser paths: every seed gives the same
+numbers) may say `exact = true`: the values are compared directly, without a test (holds
+when A is strictly better, contradicted when strictly worse, inconclusive when equal).
 
 Optional everywhere: `sense = "higher" | "lower"` (which way is better; default from the
 metric's name, as in `suite.analysis.higher_is_better`).
@@ -52,9 +58,9 @@ from scipy import stats as _stats
 from suite import analysis
 
 KIND_KEYS = {
-    "better": ("a", "b"),
+    "better": ("a", "b", "exact"),
     "trend": ("axis", "direction", "among", "at"),
-    "published": ("values", "at", "value", "causes"),
+    "published": ("values", "at", "value", "causes", "cause"),
 }
 COMMON_KEYS = ("claim", "source", "kind", "metric", "sense")
 DIRECTIONS = ("increasing", "decreasing")
@@ -87,6 +93,7 @@ class Claim:
     direction: str = "increasing"
     among: tuple = ()
     at: dict = field(default_factory=dict)
+    exact: bool = False
     values: tuple = ()  # ((config, published value), ...)
     causes: dict = field(default_factory=dict)  # label -> text
 
@@ -137,7 +144,11 @@ def _better(check, study, where, c) -> dict:
               for i, x in enumerate(bs))
     if a in b:
         check.fail(f"{where}.b", "configurations other than 'a'", c["b"])
-    return {"a": a, "b": b}
+    exact = c.get("exact", False)
+    if not isinstance(exact, bool):
+        check.fail(f"{where}.exact", "true or false (true: a deterministic task, compared "
+                   "without a test)", exact)
+    return {"a": a, "b": b, "exact": exact}
 
 
 def _trend(check, study, where, c) -> dict:
@@ -167,6 +178,12 @@ def _trend(check, study, where, c) -> dict:
 
 def _published(check, study, where, c) -> dict:
     names = _axis_names(study)
+    if "values" not in c and "at" not in c and "value" not in c:
+        if not study.reference or study.reference.get("metric") != c.get("metric"):
+            check.fail(f"{where}.values", "a table of published values keyed by axis label "
+                       "(it may be left out only when the study's [reference] gives them for "
+                       "the same metric)", None)
+        c = {**c, "values": study.reference["values"]}
     if "values" in c:
         if len(names) != 1:
             check.fail(f"{where}.values", "absent for a study with several axes (give 'at' "
@@ -180,9 +197,19 @@ def _published(check, study, where, c) -> dict:
                        vals)
         pairs = tuple((_config(check, study, f"{where}.values.{k}", k, names),
                        _number(check, f"{where}.values.{k}", v)) for k, v in vals.items())
+        if "cause" in c:
+            check.fail(f"{where}.cause", "absent when 'values' is given (use 'causes', keyed "
+                       "by label)", c["cause"])
     else:
         at = _config(check, study, f"{where}.at", c.get("at"), names)
         pairs = ((at, _number(check, f"{where}.value", c.get("value"))),)
+        if "causes" in c:
+            check.fail(f"{where}.causes", "absent when 'at' and 'value' are given (use "
+                       "'cause')", c["causes"])
+        cause = c.get("cause", "")
+        if not isinstance(cause, str):
+            check.fail(f"{where}.cause", "a text (why the value may fall outside)", cause)
+        return {"values": pairs, "causes": {_label(at): cause} if cause else {}}
     causes = c.get("causes", {})
     if not isinstance(causes, dict):
         check.fail(f"{where}.causes", "a table of texts keyed by axis label", causes)
@@ -236,7 +263,10 @@ def _number(check, where, v) -> float:
 
 
 def _label(config: dict) -> str:
-    return ", ".join(config.values())
+    """'sgd' for a configuration of one axis, 'lr=0.1, shape=3x5' for several."""
+    if len(config) == 1:
+        return next(iter(config.values()))
+    return ", ".join(f"{k}={v}" for k, v in config.items())
 
 
 # -- evaluation ---------------------------------------------------------------------------
@@ -247,8 +277,12 @@ class Test:
     p: float
     effect: float  # > 0: the claimed direction
     p_holm: float = math.nan
+    exact: bool = False  # a deterministic comparison: no test, the sign decides
 
     def verdict(self) -> str:
+        if self.exact:
+            return "holds" if self.effect > 0 else "contradicted" if self.effect < 0 else \
+                "inconclusive"
         if math.isnan(self.p_holm) or self.p_holm >= ALPHA or self.effect == 0:
             return "inconclusive"
         return "holds" if self.effect > 0 else "contradicted"
@@ -306,7 +340,7 @@ def study_findings(study, variant: str, rows: list[dict], page: str = "") -> lis
 
 def finish(findings: list[Finding]) -> list[Finding]:
     """Holm over every test of the table, then each finding's verdict and evidence."""
-    tests = [t for f in findings for t in f.tests]
+    tests = [t for f in findings for t in f.tests if not t.exact]
     for t, p in zip(tests, analysis.holm([t.p for t in tests]), strict=True):
         t.p_holm = float(p)
     for f in findings:
@@ -342,6 +376,8 @@ def _describe(stats, config, metric) -> str:
     name = _label(config) or "all"
     if s is None:
         return f"{name}: not run"
+    if math.isnan(s["mean"]):
+        return f"{name} undefined (n 0)"
     interval = ("" if math.isnan(s["ci_low"]) else
                 f" [{s['ci_low']:.4f}, {s['ci_high']:.4f}]")
     return f"{name} {s['mean']:.4f}{interval} (n {s['defined']})"
@@ -359,11 +395,13 @@ def _better_eval(c: Claim, study, frame, stats) -> list[Finding]:
         vb = _per_seed(frame, b, c.metric)
         seeds = a.index.intersection(vb.index)
         x, y = a[seeds].to_numpy(), vb[seeds].to_numpy()
-        p = analysis.paired_p(x, y) if len(seeds) >= 2 else math.nan
+        p = analysis.paired_p(x, y) if len(seeds) >= 2 and not c.exact else math.nan
         effect = sign * float(np.mean(x - y)) if len(seeds) else 0.0
-        f.tests.append(Test(p, effect))
+        f.tests.append(Test(p, effect, exact=c.exact))
+        test = ("deterministic: compared without a test" if c.exact else
+                f"{len(seeds)} paired seeds, p {{p}}, Holm p {{p_holm}}")
         f.parts.append(f"{_describe(stats, c.a, c.metric)} vs {_describe(stats, b, c.metric)}; "
-                       f"{len(seeds)} paired seeds, p {{p}}, Holm p {{p_holm}}")
+                       + test)
         f.n_seeds = max(f.n_seeds, len(seeds))
     return [f]
 
@@ -389,7 +427,7 @@ def _trend_eval(c: Claim, study, frame, stats) -> list[Finding]:
     ordered = [{k: cfg[k] for k in _axis_names(study)} for cfg in configs]
     missing = [cfg for cfg in ordered if _stat(stats, cfg, c.metric) is None]
     if missing:
-        f.evidence = f"not run in this variant: {', '.join(_label(m) for m in missing)}"
+        f.evidence = f"not run in this variant: {'; '.join(_label(m) for m in missing)}"
         return [f]
     series = pd.concat([_per_seed(frame, cfg, c.metric) for cfg in ordered], axis=1).dropna()
     p, effect = trend_p(series.to_numpy(dtype=float))
