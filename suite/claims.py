@@ -71,7 +71,8 @@ TREND_METHOD = ("Page's L test (scipy.stats.page_trend_test) over the seeds wher
                 "level is defined, for a monotone trend in the claimed order (two-sided: "
                 "twice the smaller one-sided p); with two levels, the paired t-test")
 METHOD = ("better: paired t-test over seed indexes (scipy.stats.ttest_rel); trend: "
-          + TREND_METHOD + "; every p of this table is Holm-corrected as one family, and "
+          + TREND_METHOD + "; every p of the findings table (the index page's, over the "
+          "whole catalogue) is Holm-corrected as one family, and "
           f"a claim holds when its Holm p is below {ALPHA} in the claimed direction, is "
           "contradicted when below it the other way, and is inconclusive otherwise. "
           "published: the value lies inside (holds) or outside (contradicted) the suite's "

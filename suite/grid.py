@@ -159,6 +159,31 @@ def model_labels(model: nn.Module, loss: str):
     return labels
 
 
+def positive_share(loss: str, out: torch.Tensor, dim: int) -> torch.Tensor:
+    """The model's probability of class 1 from its outputs along `dim`: the sigmoid of the
+    logit for BCE with logits, softmax's second entry for cross-entropy, else the output
+    itself (a sigmoid output under MSE or BCE, as the notebook's `predict` reads it)."""
+    if loss == "cross_entropy":
+        return torch.softmax(out, dim).select(dim, 1)
+    first = out.select(dim, 0)
+    return torch.sigmoid(first) if loss == "bce_with_logits" else first
+
+
+def model_probability(model: nn.Module, loss: str):
+    """A grid function giving each point the model's probability of class 1 (float32): the
+    row-wise fast path when the model allows it, else its forward."""
+    catalogue.get("loss", loss)
+    forward = rows_forward(model)
+    if forward is None:
+        return lambda points: positive_share(loss, model(points), 1)
+
+    def probability(xs: torch.Tensor, ys: torch.Tensor) -> torch.Tensor:
+        return positive_share(loss, forward(xs, ys), 0).clone()
+
+    probability.on_rows = True
+    return probability
+
+
 CACHE_FLOATS = 2 ** 19  # a chunk's widest layer output in floats: 2 MB, about L2's size
 
 
@@ -174,3 +199,26 @@ def class_map(model: nn.Module, loss: str, x_range, y_range, h: float,
                      default=1)
         chunk = max(1, CACHE_FLOATS // widest)
     return evaluate_grid(model_labels(model, loss), x_range, y_range, h, chunk)
+
+
+def probability_map(model: nn.Module, loss: str, x_range, y_range, h: float,
+                    chunk: int | None = None) -> np.ndarray:
+    """The (ny, nx) float32 array of `model`'s probability of class 1 on the grid (what
+    the notebook's compare_pred draws as filled contours)."""
+    model.eval()
+    if chunk is None:
+        widest = max((m.out_features for m in model.modules() if isinstance(m, nn.Linear)),
+                     default=1)
+        chunk = max(1, CACHE_FLOATS // widest)
+    return evaluate_grid(model_probability(model, loss), x_range, y_range, h, chunk)
+
+
+# Probabilities between these bounds count as the boundary band (`boundary_share`).
+BAND = (0.1, 0.9)
+
+
+def boundary_share(p: np.ndarray, band: tuple[float, float] = BAND) -> float:
+    """The share of the grid's points whose probability of class 1 lies strictly inside
+    `band`: how wide (blurred) the decision boundary is, as a number; 0 for a hard edge."""
+    lo, hi = band
+    return float(((p > lo) & (p < hi)).mean()) if p.size else float("nan")

@@ -10,6 +10,7 @@ it), run no script, and every user-provided string goes through Jinja's autoesca
 """
 
 import base64
+import functools
 import hashlib
 import json
 import math
@@ -22,7 +23,7 @@ from pathlib import Path
 import pandas as pd
 from jinja2 import Environment, PackageLoader
 
-from suite import __version__, analysis, claims, registry
+from suite import __version__, analysis, claims, diagnosis, registry
 from suite.errors import SuiteError
 from suite.planning import plan
 from suite.spec import NAME_RE, Study, parse
@@ -84,6 +85,7 @@ class StudyPage:
     notes: list[str] = field(default_factory=list)
     provenance: dict = field(default_factory=dict)
     search: str = ""  # how many Optuna trials ran at a time (studies of Optuna searches)
+    findings_text: str = ""  # the task's findings paragraph (MNIST studies)
     study: Study | None = None
     rows: list = field(default_factory=list, repr=False)
 
@@ -202,8 +204,13 @@ def study_page(store: Store, entry: dict, out: Path) -> StudyPage:
         page.declaration = declaration_rows(study, rows)
     if rows:
         page.search = optuna_rounds(rows)
-        page.tables = tables(study, rows)
+        page.findings_text = findings_text(entry["task"], rows)
+        curves = {r["trial_id"]: store.curves(r["trial_id"]) for r in rows}
+        page.tables = tables(study, rows, curves)
         page.figures = figures(study, rows, store, page) if study is not None else []
+        if any(t.key == "diagnosis" for t in page.tables):
+            page.tables.append(diagnosis_guide())
+            page.figures.append(_figure("diagnosis_scenarios", diagnosis_figure()))
     page.provenance = provenance(study, rows, runs, store)
     page.provenance_tables = provenance_tables(rows, runs)
     page.study, page.rows = study, rows
@@ -302,11 +309,49 @@ def _optuna_search(row: dict) -> tuple[int, bool] | None:
     return None
 
 
+# -- findings paragraphs and the diagnosis guide -------------------------------------------
+FINDINGS_TEXT = {"mnist": "architectures_findings", "mnist-search": "search_findings"}
+
+
+def findings_text(task: str, rows: list[dict]) -> str:
+    """The task's findings paragraph (`suite.mnist_results`), or '' for tasks without one."""
+    if task not in FINDINGS_TEXT:
+        return ""
+    from suite import mnist_results
+
+    return getattr(mnist_results, FINDINGS_TEXT[task])(rows)
+
+
+def diagnosis_guide() -> Table:
+    frame = pd.DataFrame([{"label": label, "scenario": name, "key characteristics": chars,
+                           "potential solutions": remedies}
+                          for label, (name, chars, remedies) in diagnosis.SCENARIOS.items()])
+    return Table("diagnosis-guide", "What the curve-diagnosis labels mean", frame,
+                 "Seed 002, section 3 (Task 3's table of scenarios, characteristics and "
+                 "remedies, filled in); the figure 'diagnosis_scenarios' below draws its four "
+                 "simulated scenarios (the underfitting curves are our own: the notebook "
+                 "leaves them as an exercise). The rules that give each trial its label are "
+                 "in suite/diagnosis.py.")
+
+
+@functools.cache
+def diagnosis_figure() -> bytes:
+    from suite import figures as F
+
+    return F.png_bytes(F.draw_scenarios())
+
+
+def _figure(name: str, png: bytes) -> dict:
+    return {"name": name, "uri": "data:image/png;base64," + base64.b64encode(png).decode("ascii")}
+
+
 # -- tables -----------------------------------------------------------------------------
-def tables(study: Study | None, rows: list[dict]) -> list[Table]:
+def tables(study: Study | None, rows: list[dict], curves: dict | None = None) -> list[Table]:
+    """The page's tables; with `curves` ({trial_id: curves}) each trial also gets its
+    curve-diagnosis label and each configuration its most common one."""
     metrics = list(study.metrics) if study else sorted({m for r in rows for m in r["metrics"]})
     axes = [a.name for a in study.axes] if study else list(rows[0]["labels"])
-    frame = analysis.trials_frame(rows, metrics)
+    frame = analysis.trials_frame(rows, metrics, curves)
     stats = analysis.seed_stats(frame, axes, metrics)
     shown = frame.assign(note=[r["note"] for r in rows])  # why a trial diverged
     out = [Table("stats", "Statistics over seeds", stats, analysis.INTERVAL_METHOD + ". "
@@ -324,6 +369,11 @@ def tables(study: Study | None, rows: list[dict]) -> list[Table]:
         out.append(Table("best", "Best configuration", pd.DataFrame(), f"Not computed: {e}."))
     if study is not None and study.reference:
         out.append(reference(study, stats))
+    if "diagnosis" in frame and (frame["diagnosis"] != "unknown").any():
+        out.append(Table("diagnosis", "Curve diagnosis", analysis.diagnosis_table(frame, axes),
+                         "Per configuration: the most common label of its trials' curves "
+                         "(count of seeds), then the number of seeds with each label. Each "
+                         "trial's label is in the Trials table."))
     out.append(Table("trials", "Trials", shown, "One row per trial (store rows).",
                      collapsed=True))
     return out
@@ -441,8 +491,7 @@ def figures(study: Study, rows: list[dict], store: Store, page: StudyPage) -> li
             page.notes.append(f"Figure '{name}' failed: {type(e).__name__}: {e}.")
             print(f"suite: warning: figure '{name}' of {study.name} failed: {e}", file=sys.stderr)
             continue
-        out.append({"name": name, "uri": "data:image/png;base64," +
-                    base64.b64encode(png).decode("ascii")})
+        out.append(_figure(name, png))
     if study.quick and "decision_boundary" in study.figures:
         page.notes.append(f"Quick variant: decision maps use a step coarser than the "
                           f"notebook's h = {F.MAP_STEP} (at most {F.QUICK_MAX_SIDE} grid points "
