@@ -1,5 +1,5 @@
 """How people and CI drive the suite: `nox -s tests`, `nox -s lint`, `nox -s quick`,
-`nox -s report`, `nox -s bench`.
+`nox -s report`, `nox -s publish`, `nox -s bench`.
 
 Sessions reuse the current environment (`venv_backend="none"`) so that nox never
 resolves a second, different torch; install the project first with
@@ -71,3 +71,15 @@ def report(session):
     session.run("python", "-m", "suite", "run", "spiral-layers", "--quick", "--store", store,
                 "--no-progress")
     session.run("python", "-m", "suite", "report", "--store", store, "--out", "reports/site")
+
+
+@nox.session
+def publish(session):
+    """Every shipped study in full into reports/publish.db, a verify sample, the report
+    (reports/site, findings on its index) and its manifest: `suite publish --workers 2`.
+    Arguments after `--` go to suite publish (e.g. `-- --quick`, `-- --workers 1`)."""
+    args = list(session.posargs)
+    if not any(a.startswith("--workers") for a in args):
+        args = ["--workers", "2", *args]
+    session.run("python", "-m", "suite", "publish", "--store", "reports/publish.db", "--out",
+                "reports/site", *args, env=_data_env())

@@ -4,7 +4,9 @@ Each trial is rebuilt from its stored row alone: its config, its seeds derived a
 from (root, index) with `suite.seeding.derive`, its identity hashed again, and it runs
 through the same `runner.execute` as `suite run`, with the thread count its run recorded,
 on the device type it ran on. Status, every metric, every curve value and every blob
-(the final weights) must be equal, not close. A sample of K trials is drawn with a
+(the final weights) must be equal, not close; only the metrics a task declares as
+wall-clock timings (`Task.timings`, e.g. the class-area searches' seconds) are not
+compared. A sample of K trials is drawn with a
 seeded generator, so the same command re-checks the same trials.
 """
 
@@ -71,12 +73,13 @@ def _curve_value(v):
 
 
 def outcome_differences(stored: dict, curves: dict, blobs: dict, new: dict,
-                        new_curves: dict, new_blobs: dict) -> list[str]:
-    """Every way the re-run differs from the stored trial (empty when bit-identical)."""
+                        new_curves: dict, new_blobs: dict, timings=()) -> list[str]:
+    """Every way the re-run differs from the stored trial (empty when bit-identical);
+    the metrics named in `timings` (wall-clock measurements) are not compared."""
     out = []
     if stored["status"] != new["status"]:
         out.append(f"status: stored {stored['status']!r}, re-run {new['status']!r}")
-    for k in sorted(stored["metrics"].keys() | new["metrics"].keys()):
+    for k in sorted((stored["metrics"].keys() | new["metrics"].keys()) - set(timings)):
         a, b = stored["metrics"].get(k), new["metrics"].get(k)
         if a != b or type(a) is not type(b):
             out.append(f"metrics.{k}: stored {a!r}, re-run {b!r}")
@@ -123,7 +126,8 @@ def check_trial(store: Store, row: dict, threads: int) -> Check:
     check.seconds = time.perf_counter() - t0
     blobs = {name: store.blob(row["trial_id"], name) for name in store.blob_names(row["trial_id"])}
     check.differences += outcome_differences(row, store.curves(row["trial_id"]), blobs, new,
-                                             new_curves, new_blobs)
+                                             new_curves, new_blobs,
+                                             tasks.get(row["config"]["task"]).timings)
     if check.differences and note:
         check.differences.append(f"note{note}")
     return check

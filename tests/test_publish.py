@@ -13,7 +13,9 @@ from suite import registry
 from suite.publish import store_digest
 from suite.store import Store
 
-pytestmark = pytest.mark.slow  # about a minute: every quick study, then a resume
+pytestmark = pytest.mark.slow  # about a minute on an idle 2-core machine: every quick study
+
+
 
 
 @pytest.fixture(scope="module")
@@ -96,3 +98,13 @@ def test_the_index_shows_findings_verify_summary_and_every_study(published):
     assert '<h3 id="findings">Findings</h3>' in mnist and "offline split" in mnist
     search = (root / "site" / "mnist-search.quick.html").read_text()
     assert "Retrained on the whole development set" in search
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--study", "spiral-layer"], "Unknown study 'spiral-layer'. Did you mean 'spiral-layers'?"),
+    (["--verify-sample", "-1"], "must be a non-negative integer. Got '-1' instead."),
+])
+def test_bad_arguments_are_refused_before_the_store_is_made(tmp_path, args, message):
+    proc = run_cli("publish", "--store", tmp_path / "p.db", "--out", tmp_path / "site", *args)
+    assert proc.returncode == 2 and message in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) <= 2 and not (tmp_path / "p.db").exists()
