@@ -4,6 +4,8 @@ Each figure's data comes from a pure function of the stored trials (tested); the
 functions only lay it out. Registered in `suite.figures.FIGURES`:
 
 - `optimizer_paths`: the surface's contours and every configuration's path;
+- `descent_1d`: loss and each weight against the step, one line per configuration (the
+  book's "Loss vs. Iteration" and "Weight vs. Iteration" panels, seed 004);
 - `confusion_matrix`: the test confusion matrix summed over seeds, one panel per setting;
 - `roc_pr_curves`: ROC and precision-recall curves of one representative seed (the lowest
   seed index) per setting with the fixed threshold (moving the threshold leaves both
@@ -20,7 +22,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from suite import binary_metrics
-from suite.figures import FigureContext, register
+from suite.figures import FigureContext, FigureUnavailable, register
 from suite.tasks import optimizer_paths
 
 # -- pure data ----------------------------------------------------------------------------
@@ -56,6 +58,19 @@ def paths(trials: list[dict], curves_of) -> list[tuple[str, np.ndarray]]:
         c = curves_of(t["trial_id"])
         out.append((setting(t["labels"]), np.column_stack([_floats(c["w1"]),
                                                            _floats(c["w2"])])))
+    return out
+
+
+def traces(trials: list[dict], curves_of) -> list[dict]:
+    """Per configuration (plan order): its setting, the loss and each weight against the
+    step (step 0 is the start)."""
+    out = []
+    for t in representatives(trials):
+        c = curves_of(t["trial_id"])
+        weights = {k: _floats(c[k]) for k in ("w1", "w2") if c.get(k)}
+        loss = _floats(c["loss"])
+        out.append({"setting": setting(t["labels"]), "step": np.arange(len(loss)),
+                    "loss": loss, "weights": weights})
     return out
 
 
@@ -149,6 +164,8 @@ def axis_setting(study, param: str) -> str | None:
 @register("optimizer_paths")
 def draw_paths(ctx: FigureContext) -> Figure:
     surface = ctx.trials[0]["config"]["surface"]
+    if optimizer_paths.SURFACES[surface].dim != 2:
+        raise FigureUnavailable(f"the '{surface}' surface has one weight: see descent_1d")
     fig = Figure(figsize=(9, 6))
     ax = fig.subplots()
     w1, w2, z = surface_grid(surface)
@@ -163,6 +180,26 @@ def draw_paths(ctx: FigureContext) -> Figure:
     ax.set(xlim=box[0], ylim=box[1], xlabel="w1", ylabel="w2",
            title=f"{ctx.study.name}: optimiser paths on the {surface}")
     ax.legend(fontsize=8)
+    return fig
+
+
+@register("descent_1d")
+def draw_descent_1d(ctx: FigureContext) -> Figure:
+    data = traces(ctx.trials, ctx.store.curves)
+    names = ["loss"] + sorted({k for d in data for k in d["weights"]})
+    fig = Figure(figsize=(5 * len(names), 4.2))
+    axes = fig.subplots(1, len(names))
+    for d in data:
+        axes[0].plot(d["step"], d["loss"], "o-", ms=2.5, lw=1, label=d["setting"])
+        for ax, k in zip(axes[1:], names[1:], strict=True):
+            ax.plot(d["step"], d["weights"][k], "o-", ms=2.5, lw=1, label=d["setting"])
+    for ax, k in zip(axes, names, strict=True):
+        ax.set(xlabel="step", ylabel=k, title=f"{k} vs. step")
+        ax.grid(True, alpha=0.3)
+    axes[0].legend(fontsize=7)
+    surface = ctx.trials[0]["config"]["surface"]
+    fig.suptitle(f"{ctx.study.name}: descent on the {surface} surface (step 0 = start)")
+    fig.tight_layout()
     return fig
 
 
