@@ -6,6 +6,8 @@ functions only lay it out. Registered in `suite.figures.FIGURES`:
 - `optimizer_paths`: the surface's contours and every configuration's path;
 - `descent_1d`: loss and each weight against the step, one line per configuration (the
   book's "Loss vs. Iteration" and "Weight vs. Iteration" panels, seed 004);
+- `curve_scenarios`: one panel per simulated scenario (seed 002, section 3): the lowest
+  seed's loss and accuracy curves, titled with the diagnosis given over all seeds;
 - `confusion_matrix`: the test confusion matrix summed over seeds, one panel per setting;
 - `roc_pr_curves`: ROC and precision-recall curves of one representative seed (the lowest
   seed index) per setting with the fixed threshold (moving the threshold leaves both
@@ -72,6 +74,17 @@ def traces(trials: list[dict], curves_of) -> list[dict]:
         out.append({"setting": setting(t["labels"]), "step": np.arange(len(loss)),
                     "loss": loss, "weights": weights})
     return out
+
+
+def scenario_panels(trials: list[dict], curves_of) -> list[dict]:
+    """Per configuration (plan order): its setting, the lowest seed's curves and how many
+    seeds the diagnosis gave each label (from the trials' artifacts)."""
+    counts: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for t in trials:
+        counts[t["config_hash"]][t["artifacts"].get("diagnosis", "unknown")] += 1
+    return [{"setting": setting(t["labels"]), "curves": curves_of(t["trial_id"]),
+             "diagnosis": dict(counts[t["config_hash"]]),
+             "seeds": sum(counts[t["config_hash"]].values())} for t in representatives(trials)]
 
 
 def _floats(values) -> np.ndarray:
@@ -199,6 +212,29 @@ def draw_descent_1d(ctx: FigureContext) -> Figure:
     axes[0].legend(fontsize=7)
     surface = ctx.trials[0]["config"]["surface"]
     fig.suptitle(f"{ctx.study.name}: descent on the {surface} surface (step 0 = start)")
+    fig.tight_layout()
+    return fig
+
+
+@register("curve_scenarios")
+def draw_curve_scenarios(ctx: FigureContext) -> Figure:
+    panels = scenario_panels(ctx.trials, ctx.store.curves)
+    cols = 2 if len(panels) > 1 else 1
+    rows = -(-len(panels) // cols)
+    fig = Figure(figsize=(7 * cols, 4 * rows))
+    axes = np.atleast_1d(fig.subplots(rows, cols, squeeze=False)).ravel()
+    for ax, p in zip(axes, panels, strict=False):
+        for name in ("train_loss", "train_accuracy", "val_accuracy"):
+            if p["curves"].get(name):
+                y = _floats(p["curves"][name])
+                ax.plot(np.arange(1, len(y) + 1), y, lw=1, label=name)
+        said = ", ".join(f"{k} {n}/{p['seeds']}" for k, n in sorted(p["diagnosis"].items()))
+        ax.set(xlabel="epoch", ylabel="value", title=f"{p['setting']}: diagnosed {said}")
+        ax.legend(fontsize=7)
+        ax.grid(True, alpha=0.3)
+    for ax in axes[len(panels):]:
+        ax.axis("off")
+    fig.suptitle(f"{ctx.study.name}: the lowest seed's curves per scenario")
     fig.tight_layout()
     return fig
 

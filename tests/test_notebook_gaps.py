@@ -9,7 +9,7 @@ from suite.planning import plan
 from suite.runner import run_study
 from suite.store import Store
 
-STUDIES = ("descent-1d", "paths-saddle-origin")
+STUDIES = ("descent-1d", "paths-saddle-origin", "curve-scenarios")
 
 
 @pytest.fixture(scope="module")
@@ -56,3 +56,60 @@ def test_at_the_saddle_every_optimiser_stays_put(store):
     for r in rows:
         assert r["metrics"]["final_distance"] == 0.0 and r["metrics"]["path_length"] == 0.0
         assert r["metrics"]["escape_step"] is None
+
+
+def test_the_scenarios_are_the_notebooks_formulas():
+    """Seed 002's own lines, evaluated with the same uniform draws, give the same curves."""
+    import numpy as np
+
+    from suite.tasks import curve_scenarios as cs
+
+    e = np.arange(1, 101)
+    rng = np.random.default_rng(7)
+    r = [rng.random(100) for _ in range(3)]
+    seed_good = {"train_loss": 1.0 / e**0.5 + r[0] * 0.1,
+                 "train_accuracy": 0.95 - 0.4 / e**0.5 + r[1] * 0.02,
+                 "val_accuracy": 0.90 - 0.3 / e**0.5 + r[2] * 0.02}
+    got = cs.simulate("good", 100, np.random.default_rng(7))
+    for k, v in seed_good.items():
+        assert np.array_equal(got[k], v), k
+    rng = np.random.default_rng(7)
+    seed_high = 0.5 + np.abs(0.5 * np.sin(e / 5) + rng.random(100) * 0.2) + 1.0 / e
+    assert np.array_equal(cs.simulate("lr_too_high", 100, np.random.default_rng(7))
+                          ["train_loss"], seed_high)
+
+
+def test_every_scenario_gets_its_own_name_on_every_seed(store):
+    rows = store.trials("curve-scenarios", "quick")
+    assert len(rows) == 12
+    for r in rows:
+        assert r["artifacts"]["diagnosis"] == r["config"]["scenario"], r["artifacts"]
+        assert r["metrics"]["diagnosed_as_named"] == 1.0
+    high = [r for r in rows if r["config"]["scenario"] == "lr_too_high"]
+    assert all(r["metrics"]["final_val_accuracy"] is None for r in high)
+
+
+def test_a_misdiagnosis_scores_zero():
+    """The metric has teeth: a curve of one scenario declared as another scores 0."""
+    from suite.seeding import derive
+    from suite.tasks import curve_scenarios as cs
+
+    cfg = {"scenario": "good", "epochs": 100}
+    out = cs.run(cfg, derive(0, 0), torch.device("cpu"))
+    assert out.metrics["diagnosed_as_named"] == 1.0
+    cs.SCENARIOS["fake"] = cs.SCENARIOS["overfitting"]
+    try:
+        out = cs.run(cfg | {"scenario": "fake"}, derive(0, 0), torch.device("cpu"))
+    finally:
+        del cs.SCENARIOS["fake"]
+    assert out.metrics["diagnosed_as_named"] == 0.0 and out.artifacts["diagnosis"] == "overfitting"
+
+
+def test_scenario_panels_count_the_labels_over_seeds(store):
+    from suite import figures_catalogue as fc
+
+    panels = fc.scenario_panels(store.trials("curve-scenarios", "quick"), store.curves)
+    assert [p["setting"] for p in panels] == ["good", "overfitting", "lr_too_high",
+                                              "underfitting"]
+    assert panels[1]["diagnosis"] == {"overfitting": 3} and panels[1]["seeds"] == 3
+    assert set(panels[2]["curves"]) >= {"train_loss"}
