@@ -8,6 +8,9 @@ functions only lay it out. Registered in `suite.figures.FIGURES`:
   book's "Loss vs. Iteration" and "Weight vs. Iteration" panels, seed 004);
 - `curve_scenarios`: one panel per simulated scenario (seed 002, section 3): the lowest
   seed's loss and accuracy curves, titled with the diagnosis given over all seeds;
+- `learning_curve`: train and validation accuracy against the number of training points
+  (mean and 95% t interval over seeds), one panel per setting of the other axes (seed
+  004's `learning_curve` plot, with seeds instead of cross-validation folds);
 - `confusion_matrix`: the test confusion matrix summed over seeds, one panel per setting;
 - `roc_pr_curves`: ROC and precision-recall curves of one representative seed (the lowest
   seed index) per setting with the fixed threshold (moving the threshold leaves both
@@ -23,7 +26,7 @@ from collections import defaultdict
 import numpy as np
 from matplotlib.figure import Figure
 
-from suite import binary_metrics
+from suite import analysis, binary_metrics
 from suite.figures import FigureContext, FigureUnavailable, register
 from suite.tasks import optimizer_paths
 
@@ -163,6 +166,34 @@ def gap_rows(trials: list[dict]) -> list[dict]:
     return rows
 
 
+LEARNING_METRICS = ("train_accuracy", "val_accuracy")
+
+
+def learning_curves(trials: list[dict], x_axis: str | None, x_param: str = "n_train",
+                    metrics=LEARNING_METRICS) -> dict[str, dict]:
+    """{setting apart from `x_axis`: {"x": sizes sorted, metric: {"mean", "ci_low",
+    "ci_high", "n"} arrays}}; undefined values (a diverged seed) are left out."""
+    groups: dict[str, dict[int, list[dict]]] = defaultdict(lambda: defaultdict(list))
+    for t in sorted(trials, key=lambda t: t["plan_index"]):
+        groups[setting(t["labels"], x_axis)][t["config"][x_param]].append(t["metrics"])
+    out = {}
+    for name, by_x in groups.items():
+        xs = sorted(by_x)
+        series = {"x": np.array(xs, dtype=np.float64)}
+        for m in metrics:
+            cols = {"mean": [], "ci_low": [], "ci_high": [], "n": []}
+            for x in xs:
+                values = [r[m] for r in by_x[x] if r.get(m) is not None]
+                lo, hi = analysis.t_interval(values)
+                cols["mean"].append(np.mean(values) if values else np.nan)
+                cols["ci_low"].append(lo)
+                cols["ci_high"].append(hi)
+                cols["n"].append(len(values))
+            series[m] = {k: np.array(v, dtype=np.float64) for k, v in cols.items()}
+        out[name] = series
+    return out
+
+
 def axis_setting(study, param: str) -> str | None:
     """The name of the study axis that sets `param`, if any."""
     for axis in study.axes:
@@ -235,6 +266,29 @@ def draw_curve_scenarios(ctx: FigureContext) -> Figure:
     for ax in axes[len(panels):]:
         ax.axis("off")
     fig.suptitle(f"{ctx.study.name}: the lowest seed's curves per scenario")
+    fig.tight_layout()
+    return fig
+
+
+@register("learning_curve")
+def draw_learning_curve(ctx: FigureContext) -> Figure:
+    x_axis = axis_setting(ctx.study, "n_train")
+    if x_axis is None:
+        raise FigureUnavailable("no scientific axis varies n_train")
+    data = learning_curves(ctx.trials, x_axis)
+    fig = Figure(figsize=(6.5 * len(data), 4.5))
+    axes = np.atleast_1d(fig.subplots(1, len(data), squeeze=False)).ravel()
+    for ax, (name, d) in zip(axes, data.items(), strict=True):
+        for k, (m, label) in enumerate((("train_accuracy", "training score"),
+                                        ("val_accuracy", "validation score"))):
+            s = d[m]
+            ax.plot(d["x"], s["mean"], "o-", color=("r", "g")[k], label=label)
+            ax.fill_between(d["x"], s["ci_low"], s["ci_high"], color=("r", "g")[k],
+                            alpha=0.2, lw=0)
+        ax.set(xlabel="training examples", ylabel="accuracy", title=name)
+        ax.grid(True, alpha=0.3)
+        ax.legend(loc="best", fontsize=8)
+    fig.suptitle(f"{ctx.study.name}: learning curve (mean and 95% t interval over seeds)")
     fig.tight_layout()
     return fig
 

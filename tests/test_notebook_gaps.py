@@ -1,6 +1,7 @@
 """Issue 18's studies end to end: each quick variant runs into one store, every figure it
 declares draws from that store, and the results say what the seeds say."""
 
+import numpy as np
 import pytest
 import torch
 
@@ -9,7 +10,8 @@ from suite.planning import plan
 from suite.runner import run_study
 from suite.store import Store
 
-STUDIES = ("descent-1d", "paths-saddle-origin", "curve-scenarios")
+STUDIES = ("descent-1d", "paths-saddle-origin", "curve-scenarios", "learning-curve-moons",
+           "learning-curve-spirals")
 
 
 @pytest.fixture(scope="module")
@@ -60,8 +62,6 @@ def test_at_the_saddle_every_optimiser_stays_put(store):
 
 def test_the_scenarios_are_the_notebooks_formulas():
     """Seed 002's own lines, evaluated with the same uniform draws, give the same curves."""
-    import numpy as np
-
     from suite.tasks import curve_scenarios as cs
 
     e = np.arange(1, 101)
@@ -113,3 +113,51 @@ def test_scenario_panels_count_the_labels_over_seeds(store):
                                               "underfitting"]
     assert panels[1]["diagnosis"] == {"overfitting": 3} and panels[1]["seeds"] == 3
     assert set(panels[2]["curves"]) >= {"train_loss"}
+
+
+def test_learning_curve_data_by_hand():
+    """Means and t intervals per size, worked out by hand; undefined values left out."""
+    from suite import figures_catalogue as fc
+
+    def row(i, n, seed, train, val):
+        return {"trial_id": f"t{i}", "plan_index": i, "seed_index": seed,
+                "labels": {"n_train": str(n)}, "config_hash": str(n), "config": {"n_train": n},
+                "metrics": {"train_accuracy": train, "val_accuracy": val}}
+
+    rows = [row(0, 100, 0, 1.0, 0.7), row(1, 100, 1, 0.9, 0.8), row(2, 10, 0, 1.0, 0.5),
+            row(3, 10, 1, 1.0, None)]
+    d = fc.learning_curves(rows, "n_train")["all"]
+    assert d["x"].tolist() == [10.0, 100.0]
+    assert d["train_accuracy"]["mean"].tolist() == pytest.approx([1.0, 0.95])
+    # n = 2: half width t(0.975, 1) * s / sqrt(2) = 12.706 * 0.0707 / 1.414 = 0.6353
+    half = 12.7062047361747 * np.std([0.7, 0.8], ddof=1) / np.sqrt(2)
+    assert d["val_accuracy"]["ci_low"][1] == pytest.approx(0.75 - half)
+    assert d["val_accuracy"]["n"].tolist() == [1, 2]
+    assert np.isnan(d["val_accuracy"]["ci_low"][0])  # one seed: no interval
+
+
+def test_learning_curves_cover_every_size_and_seed(store):
+    from suite import figures_catalogue as fc
+
+    for name, sizes in (("learning-curve-moons", [50, 162, 275]),
+                        ("learning-curve-spirals", [100, 250, 400])):
+        rows = store.trials(name, "quick")
+        d = fc.learning_curves(rows, "n_train")["all"]
+        assert d["x"].tolist() == sizes
+        assert d["train_accuracy"]["n"].tolist() == [2, 2, 2]
+        # the validation and test sets are the same points for every size of a seed
+        from suite.seeding import derive
+        from suite.tasks import supervised
+
+        study = registry.load(name, quick=True)
+        small, large = (supervised.make_splits(c, derive(study.root_seed, 0))
+                        for _, c in plan_configs(study, sizes[0], sizes[-1]))
+        assert len(small[0].y) == sizes[0] and len(large[0].y) == sizes[-1]
+        for a, b in zip(small[1:], large[1:], strict=True):
+            assert torch.equal(a.x, b.x) and torch.equal(a.y, b.y)
+
+
+def plan_configs(study, *sizes):
+    from suite.planning import grid
+
+    return [(labels, c) for labels, c in grid(study) if c["n_train"] in sizes]
