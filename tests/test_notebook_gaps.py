@@ -11,7 +11,7 @@ from suite.runner import run_study
 from suite.store import Store
 
 STUDIES = ("descent-1d", "paths-saddle-origin", "curve-scenarios", "learning-curve-moons",
-           "learning-curve-spirals")
+           "learning-curve-spirals", "imbalance-remedies", "imbalance-baseline")
 
 
 @pytest.fixture(scope="module")
@@ -161,3 +161,22 @@ def plan_configs(study, *sizes):
     from suite.planning import grid
 
     return [(labels, c) for labels, c in grid(study) if c["n_train"] in sizes]
+
+
+def test_every_remedy_is_in_the_minority_figure_and_the_table(store):
+    from suite import analysis
+    from suite import figures_catalogue as fc
+
+    study = registry.load("imbalance-remedies", quick=True)
+    rows = store.trials("imbalance-remedies", "quick")
+    series = fc.metric_vs(rows, "f1", "minority", "minority")
+    remedies = [v.label for v in study.axes[2].values]
+    assert sorted(series) == sorted(f"{e}, {r}" for e in ("torch logistic", "liblinear")
+                                    for r in remedies)
+    table = analysis.summary(analysis.trials_frame(rows, study.metrics),
+                             [a.name for a in study.axes], study.metrics)
+    assert set(table["remedy"]) == set(remedies)
+    fit = {(r["labels"]["estimator"], r["labels"]["remedy"]): r["metrics"] for r in rows}
+    for e in ("torch logistic", "liblinear"):
+        assert fit[e, "over"]["n_fit_positive"] * 2 == fit[e, "over"]["n_fit"]
+        assert fit[e, "under"]["n_fit"] < fit[e, "none"]["n_fit"] < fit[e, "smote"]["n_fit"]
