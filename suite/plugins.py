@@ -136,6 +136,11 @@ def origin_of(kind: str, name: str) -> Origin | None:
     return _ORIGINS.get((kind, name))
 
 
+def registered() -> list[tuple[str, str]]:
+    """(kind, name) of every plug-in component registered in this process."""
+    return sorted(_ORIGINS)
+
+
 def describe(kind: str, name: str) -> str:
     """Where a component comes from, in words (for `suite list`)."""
     o = origin_of(kind, name)
@@ -143,7 +148,7 @@ def describe(kind: str, name: str) -> str:
         from suite import __version__
 
         return f"suite {__version__} (built in)"
-    return f"{o.source} (plug-in, code {o.code})"
+    return f"{o.source}, code {o.code}"
 
 
 def _register(kind: str, name: str, obj, origin: Origin) -> None:
