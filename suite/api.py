@@ -95,10 +95,18 @@ def run(study, store=None, *, quick: bool = False, seeds: int | None = None,
 
 
 def _rows(store, study) -> list[dict]:
+    """The study variant's stored trials computed by the plug-in code loaded now (after
+    an edit, the trials of the older code stay stored but are not the study's results)."""
+    from suite import plugins
     from suite.runner import variant_of
 
     variant = variant_of(study)
-    rows = store.trials(study.name, variant)
+    stored = store.trials(study.name, variant)
+    rows = [r for r in stored if not plugins.missing(r["config"])]
+    if stored and not rows:
+        raise SuiteError(f"The store {store.label} holds {len(stored)} {variant} trials of "
+                         f"study '{study.name}', all computed by other plug-in code than "
+                         f"this ({plugins.missing(stored[0]['config'])}); run the study.")
     if not rows:
         others = [v for v in store.variants(study.name) if v != variant]
         hint = f" It has {others[0]} trials: add or drop --quick." if others else ""

@@ -338,21 +338,22 @@ def task_from_file(path: Path, attribute: str, study_file: str) -> Task:
         found = "nothing" if task is None else f"a {type(task).__name__}"
         raise PluginError(f"{study_file}: the plug-in file {path.name} must define "
                           f"{attribute} as a suite.plugins.Task; it has {found}.")
-    if origin_of("task", task.name) is None or origin_of("task", task.name).source != str(
-            path.resolve()):
-        with _loading(str(path.resolve()), path.name):
-            _register("task", task.name, task, _origin_for(task.run))
+    with _loading(str(path.resolve()), path.name):  # (again after an edit: new digest)
+        _register("task", task.name, task, _origin_for(task.run))
     return task
 
 
-def declared_files(raw: Mapping, base: Path) -> list[Path]:
-    """The plug-in files a declaration names (`plugins` and a `kind` of 'file.py:NAME'),
-    resolved against `base`, the study file's folder."""
-    files = [base / f for f in raw.get("plugins", []) if isinstance(f, str)]
+def load_declared(raw: Mapping, source: str) -> None:
+    """Load the plug-in files a stored declaration names (`plugins`, and a `kind` of
+    'file.py:NAME') from its study file's folder."""
+    base = Path(source).resolve().parent
+    for f in raw.get("plugins", []):
+        if isinstance(f, str):
+            load_file(base / f, source)
     kind = raw.get("task", {}).get("kind") if isinstance(raw.get("task"), dict) else None
     if isinstance(kind, str) and is_file_kind(kind):
-        files.append(base / kind.split(":")[0])
-    return [f.resolve() for f in files]
+        file, _, attribute = kind.partition(":")
+        task_from_file(base / file, attribute or "TASK", source)
 
 
 def is_file_kind(kind: str) -> bool:

@@ -11,7 +11,6 @@ seeded generator, so the same command re-checks the same trials.
 import sys
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -148,13 +147,10 @@ def load_plugins(store: Store, variants) -> dict[tuple[str, str], str]:
     out = {}
     for key in sorted(variants):
         raw, source = store.declaration(*key) or {}, entries.get(key, {}).get("source", "")
-        base = Path(source).resolve().parent
-        for path in plugins.declared_files(raw, base):
-            try:
-                plugins.load_file(path, source)
-            except plugins.PluginError as e:
-                out[key] = f"it needs its plug-in file: {e}"
-                break
+        try:
+            plugins.load_declared(raw, source)
+        except plugins.PluginError as e:
+            out[key] = f"its plug-in could not be loaded: {e}"
     return out
 
 
