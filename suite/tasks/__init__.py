@@ -26,6 +26,11 @@ TASKS: dict[str, Task] = {
 
 
 def get(name: str) -> Task:
+    """The task called `name`: shipped, or from an installed plug-in (`suite.plugins`)."""
+    if name not in TASKS:
+        from suite import plugins
+
+        plugins.load_installed()
     if name not in TASKS:
         valid = ", ".join(sorted(TASKS))
         raise UnknownNameError(
