@@ -57,7 +57,8 @@ METRICS = ("val_accuracy", "test_accuracy", "train_accuracy", "final_loss", "fin
 # 0.01: 25x fewer points, and the share moves by less than 0.005 (tests/test_report_contents.py).
 BOUNDARY_H = 0.05
 CURVES = ("train_loss", "val_loss", "val_accuracy")
-FIGURES = ("data", "metric_vs_axis", "loss_curves", "decision_boundary", "gap_per_setting")
+FIGURES = ("data", "metric_vs_axis", "loss_curves", "decision_boundary", "gap_per_setting",
+           "learning_curve")
 
 
 def check(config, fail) -> None:
