@@ -285,27 +285,14 @@ def cmd_verify(args) -> int:
 
 
 def cmd_publish(args) -> int:
-    from pathlib import Path
+    from suite import api
 
-    from suite.publish import publish
-    from suite.store import Store, parse_target
-
-    for name in args.study or []:
-        registry.load(name)  # an unknown name is refused before the store is touched
-    make_executor(args.executor, args.workers, args.scheduler)
-    _, path = parse_target(args.store)
-    if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    store = Store(args.store)
-    try:
-        return publish(store, Path(args.out), quick=args.quick, names=args.study,
-                       workers=args.workers, threads=args.threads, device=args.device,
-                       executor=args.executor, scheduler=args.scheduler,
-                       verify_sample=args.verify_sample, verify_seed=args.seed,
-                       runtime={"data_root": args.data_root}, command=_command_line(),
-                       progress=not args.no_progress)
-    finally:
-        store.close()
+    return api.publish_catalogue(args.store, args.out, quick=args.quick, studies=args.study,
+                                 workers=args.workers, threads=args.threads,
+                                 device=args.device, executor=args.executor,
+                                 scheduler=args.scheduler, verify_sample=args.verify_sample,
+                                 verify_seed=args.seed, data_root=args.data_root,
+                                 progress=not args.no_progress, command=_command_line())
 
 
 COMMANDS = {"list": cmd_list, "show": cmd_show, "run": cmd_run, "results": cmd_results,

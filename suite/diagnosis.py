@@ -98,31 +98,6 @@ SCENARIOS = {
 }
 
 
-def scenario_curves(name: str, rng: np.random.Generator, epochs: int = 100) -> dict:
-    """Seed 002's simulated curves for `name` (good, overfitting, lr_too_high: the notebook's
-    formulas, uniform noise included) and an underfitting one of our own (the notebook
-    leaves it as an exercise): {curve name: list of values}, epochs 1..`epochs`."""
-    e = np.arange(1, epochs + 1)
-
-    def u(scale):
-        return rng.random(epochs) * scale
-
-    curves = {
-        "good": lambda: {"train_loss": 1 / e**0.5 + u(0.1),
-                         "train_accuracy": 0.95 - 0.4 / e**0.5 + u(0.02),
-                         "val_accuracy": 0.90 - 0.3 / e**0.5 + u(0.02)},
-        "overfitting": lambda: {"train_loss": 0.5 / e**0.7 + u(0.05),
-                                "train_accuracy": 0.98 - 0.2 / e**0.8 + u(0.01),
-                                "val_accuracy": 0.75 + 0.1 * np.sin(e / 20) + u(0.03)},
-        "lr_too_high": lambda: {"train_loss": 0.5 + np.abs(0.5 * np.sin(e / 5) + u(0.2))
-                                + 1 / e},
-        "underfitting": lambda: {"train_loss": 0.9 - 0.1 * (1 - np.exp(-e / 20)) + u(0.02),
-                                 "train_accuracy": 0.55 + 0.05 * (1 - np.exp(-e / 20)) + u(0.02),
-                                 "val_accuracy": 0.53 + 0.05 * (1 - np.exp(-e / 20)) + u(0.02)},
-    }[name]()
-    return {k: v.tolist() for k, v in curves.items()}
-
-
 def of_trial(row: Mapping, curves: Mapping[str, Sequence]) -> Diagnosis:
     """The diagnosis of a stored trial (a store row) from its stored curves."""
     metrics = row.get("metrics") or {}

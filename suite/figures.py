@@ -308,14 +308,16 @@ SCENARIO_SEED = 2  # seed 002's curves: one fixed draw of their noise
 
 
 def scenario_data(seed: int = SCENARIO_SEED) -> dict[str, dict]:
-    """Seed 002's four simulated scenarios ({label: curves}, `diagnosis.scenario_curves`)
-    from one seeded generator, and the label the suite's rules give each."""
+    """Seed 002's four simulated scenarios ({label: curves}: the notebook's formulas, as
+    `suite.tasks.curve_scenarios.simulate` draws them, 100 epochs) from one seeded
+    generator, and the label the suite's rules give each."""
     from suite import diagnosis
+    from suite.tasks import curve_scenarios
 
     rng = np.random.default_rng(np.random.SeedSequence(seed))
     out = {}
     for label in diagnosis.SCENARIOS:
-        curves = diagnosis.scenario_curves(label, rng)
+        curves = {k: v.tolist() for k, v in curve_scenarios.simulate(label, 100, rng).items()}
         out[label] = {"curves": curves, "diagnosed": diagnosis.diagnose(curves).label}
     return out
 

@@ -12,7 +12,20 @@ EPOCHS = np.arange(1, 101)
 def scenario(name: str, rng: np.random.Generator) -> dict:
     """The notebook's curve shapes (good, overfitting, high learning rate), uniform noise
     included, and an underfitting one of our own (it leaves that as an exercise)."""
-    return diagnosis.scenario_curves(name, rng)
+    e, u = EPOCHS, lambda scale: rng.random(100) * scale
+    curves = {
+        "good": {"train_loss": 1 / e**0.5 + u(0.1),
+                 "train_accuracy": 0.95 - 0.4 / e**0.5 + u(0.02),
+                 "val_accuracy": 0.90 - 0.3 / e**0.5 + u(0.02)},
+        "overfitting": {"train_loss": 0.5 / e**0.7 + u(0.05),
+                        "train_accuracy": 0.98 - 0.2 / e**0.8 + u(0.01),
+                        "val_accuracy": 0.75 + 0.1 * np.sin(e / 20) + u(0.03)},
+        "lr_too_high": {"train_loss": 0.5 + np.abs(0.5 * np.sin(e / 5) + u(0.2)) + 1 / e},
+        "underfitting": {"train_loss": 0.9 - 0.1 * (1 - np.exp(-e / 20)) + u(0.02),
+                         "train_accuracy": 0.55 + 0.05 * (1 - np.exp(-e / 20)) + u(0.02),
+                         "val_accuracy": 0.53 + 0.05 * (1 - np.exp(-e / 20)) + u(0.02)},
+    }[name]
+    return {k: v.tolist() for k, v in curves.items()}
 
 
 @pytest.mark.parametrize("name", ["good", "overfitting", "lr_too_high", "underfitting"])
