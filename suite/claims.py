@@ -34,6 +34,8 @@ notebook's words (`claim`), where it comes from (`source`) and one machine-check
 A `better` claim on a deterministic task (the optimiser paths: every seed gives the same
 numbers) may say `exact = true`: the values are compared directly, without a test (holds
 when A is strictly better, contradicted when strictly worse, inconclusive when equal).
+A `published` claim with `exact = true` holds when every seed's value is within
+`tolerance` (default 0) of the published one, and is contradicted otherwise.
 
 Optional everywhere: `sense = "higher" | "lower"` (which way is better; default from the
 metric's name, as in `suite.analysis.higher_is_better`).
@@ -60,7 +62,7 @@ from suite import analysis
 KIND_KEYS = {
     "better": ("a", "b", "exact"),
     "trend": ("axis", "direction", "among", "at"),
-    "published": ("values", "at", "value", "causes", "cause"),
+    "published": ("values", "at", "value", "causes", "cause", "exact", "tolerance"),
 }
 COMMON_KEYS = ("claim", "source", "kind", "metric", "sense")
 DIRECTIONS = ("increasing", "decreasing")
@@ -95,6 +97,7 @@ class Claim:
     among: tuple = ()
     at: dict = field(default_factory=dict)
     exact: bool = False
+    tolerance: float = 0.0
     values: tuple = ()  # ((config, published value), ...)
     causes: dict = field(default_factory=dict)  # label -> text
 
@@ -178,6 +181,20 @@ def _trend(check, study, where, c) -> dict:
 
 
 def _published(check, study, where, c) -> dict:
+    exact, tolerance = c.get("exact", False), c.get("tolerance", 0.0)
+    if not isinstance(exact, bool):
+        check.fail(f"{where}.exact", "true or false (true: every seed's value must equal the "
+                   "published one, within 'tolerance')", exact)
+    if "tolerance" in c and not exact:
+        check.fail(f"{where}.tolerance", "given only with exact = true", tolerance)
+    if isinstance(tolerance, bool) or not isinstance(tolerance, int | float) or not (
+            0 <= tolerance < math.inf):
+        check.fail(f"{where}.tolerance", "a non-negative number", tolerance)
+    return {**_published_values(check, study, where, c), "exact": exact,
+            "tolerance": float(tolerance)}
+
+
+def _published_values(check, study, where, c) -> dict:
     names = _axis_names(study)
     if "values" not in c and "at" not in c and "value" not in c:
         if not study.reference or study.reference.get("metric") != c.get("metric"):
@@ -450,6 +467,17 @@ def _published_eval(c: Claim, study, frame, stats) -> list[Finding]:
         s = _stat(stats, config, c.metric)
         if s is None:
             f.evidence = f"published {value:g}; {label} not run in this variant"
+        elif c.exact:
+            seen = _per_seed(frame, config, c.metric).to_numpy()
+            f.n_seeds = len(seen)
+            ok = len(seen) == int(s["n"]) > 0 and bool(np.all(np.abs(seen - value)
+                                                                <= c.tolerance))
+            f.verdict = "holds" if ok else "contradicted"
+            values = ", ".join(f"{v:.17g}" for v in seen) or "undefined"
+            f.evidence = (f"published {value:.17g}; suite {label}: {values} (deterministic: "
+                          f"equal within {c.tolerance:g} required)")
+            if not ok:
+                f.cause = c.causes.get(label, "")
         elif math.isnan(s["ci_low"]):
             f.n_seeds = int(s["defined"])
             f.evidence = (f"published {value:g}; suite {_describe(stats, config, c.metric)}: "

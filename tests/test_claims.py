@@ -191,3 +191,19 @@ def test_bad_trend_and_published_claims_are_refused():
     assert "'claims[0].causes.9'" in _message(CLAIMS[5] | {"causes": {"9": "x"}})
     msg = _message("not a table")  # type: ignore[arg-type]
     assert "'claims' value of study 'synth' must be a list of tables" in msg
+
+
+def test_an_exact_published_value_needs_every_seed_within_the_tolerance(store):
+    exact = {"claim": "depth 4 gives 0.9", "source": SRC, "kind": "published",
+             "metric": "val_accuracy", "values": {"4": 0.9}, "exact": True}
+    raw = copy.deepcopy(RAW)
+    raw["claims"] = [exact, exact | {"tolerance": 0.020001}, exact | {"tolerance": 0.019}]
+    study = spec.parse(raw, "synth.toml")
+    f = claims.finish(claims.study_findings(study, "full", store.trials("synth", "full")))
+    # seeds give 0.90, 0.88, 0.91, 0.89, 0.92: the farthest is 0.02 (up to rounding) away
+    assert [x.verdict for x in f] == ["contradicted", "holds", "contradicted"]
+    assert f[1].n_seeds == 5 and "0.88" in f[1].evidence
+    one = [r for r in store.trials("synth", "full") if r["seed_index"] == 0]
+    assert claims.study_findings(study, "full", one)[0].verdict == "holds"  # 0.90 exactly
+    msg = _message(exact | {"exact": False, "tolerance": 0.1})
+    assert "'claims[0].tolerance'" in msg and "given only with exact = true" in msg
