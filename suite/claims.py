@@ -213,8 +213,11 @@ def _published_values(check, study, where, c) -> dict:
         if not isinstance(vals, dict) or not vals:
             check.fail(f"{where}.values", "a non-empty table of numbers keyed by axis label",
                        vals)
+        order = _labels(study, names[0])  # the axis's order (stored tables may be sorted)
         pairs = tuple((_config(check, study, f"{where}.values.{k}", k, names),
-                       _number(check, f"{where}.values.{k}", v)) for k, v in vals.items())
+                       _number(check, f"{where}.values.{k}", v))
+                      for k, v in sorted(vals.items(), key=lambda kv: order.index(kv[0])
+                                         if kv[0] in order else -1))
         if "cause" in c:
             check.fail(f"{where}.cause", "absent when 'values' is given (use 'causes', keyed "
                        "by label)", c["cause"])

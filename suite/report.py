@@ -57,7 +57,7 @@ class Table:
 
 
 HEADERS = {"ci_low": "95% CI low", "ci_high": "95% CI high", "p_holm": "p (Holm)",
-           "minus_best": "this − best", "n_pairs": "paired seeds"}
+           "minus_best": "this − best", "n_pairs": "paired seeds", "n_seeds": "n seeds"}
 
 
 def _cells(frame: pd.DataFrame) -> list[list[str]]:
