@@ -147,8 +147,13 @@ def cmd_show(args) -> int:
     print(f"source:     {study.source}")
     print(f"task:       {study.task.name} - {study.task.description}")
     for axis in study.axes:
-        print(f"scientific: {axis.name} = {[v.label for v in axis.values]}")
+        if not axis.searched:
+            print(f"scientific: {axis.name} = {[v.label for v in axis.values]}")
     print(f"nuisance:   seeds = {study.seeds}, root_seed = {study.root_seed}")
+    for axis in study.axes:
+        if axis.searched:
+            print(f"nuisance:   {axis.name} = {[v.label for v in axis.values]} (searched per "
+                  "scientific value)")
     resolved = {**study.task.defaults(), **study.fixed}
     varied = study.scientific_keys()
     for key, value in resolved.items():

@@ -11,6 +11,10 @@ functions only lay it out. Registered in `suite.figures.FIGURES`:
 - `learning_curve`: train and validation accuracy against the number of training points
   (mean and 95% t interval over seeds), one panel per setting of the other axes (seed
   004's `learning_curve` plot, with seeds instead of cross-validation folds);
+- `isolation`: the tuning playbook's isolation plot for a study with searched nuisance axes
+  (`[nuisance] search`): per scientific setting, each seed's best validation metric over
+  the nuisance values (mean and 95% t interval over seeds, and which values won), beside
+  the metric against the nuisance values for each setting;
 - `confusion_matrix`: the test confusion matrix summed over seeds, one panel per setting;
 - `roc_pr_curves`: ROC and precision-recall curves of one representative seed (the lowest
   seed index) per setting with the fixed threshold (moving the threshold leaves both
@@ -194,6 +198,63 @@ def learning_curves(trials: list[dict], x_axis: str | None, x_param: str = "n_tr
     return out
 
 
+def isolation_metric(study) -> str:
+    """The metric the isolation plot optimises: the study's first validation metric, else
+    its first metric."""
+    return next((m for m in study.metrics if m.startswith("val_")), study.metrics[0])
+
+
+def _split_labels(labels: dict, searched) -> tuple[str, str]:
+    sci = ", ".join(v for k, v in labels.items() if k not in searched) or "all"
+    nuisance = ", ".join(f"{k}={v}" for k, v in labels.items() if k in searched)
+    return sci, nuisance
+
+
+def isolation(trials: list[dict], searched, metric: str) -> list[dict]:
+    """Per scientific setting (plan order): for each seed index, the best `metric` over the
+    searched nuisance values (highest, or lowest for losses and errors; the first in plan
+    order on ties) and the nuisance values that gave it; then their mean and t interval
+    over seeds. A seed whose every value is undefined (diverged) is left out."""
+    better = max if analysis.higher_is_better(metric) else min
+    by: dict[str, dict[int, list]] = defaultdict(lambda: defaultdict(list))
+    for t in sorted(trials, key=lambda t: t["plan_index"]):
+        sci, nuisance = _split_labels(t["labels"], searched)
+        value = t["metrics"].get(metric)
+        if value is not None:
+            by[sci][t["seed_index"]].append((value, nuisance))
+    out = []
+    for sci, seeds in by.items():
+        bests = [better(candidates, key=lambda c: c[0]) for _, candidates in
+                 sorted(seeds.items())]
+        values = [b[0] for b in bests]
+        lo, hi = analysis.t_interval(values)
+        chosen: dict[str, int] = defaultdict(int)
+        for b in bests:
+            chosen[b[1]] += 1
+        out.append({"setting": sci, "values": values, "mean": float(np.mean(values)),
+                    "ci_low": lo, "ci_high": hi, "chosen": dict(chosen)})
+    return out
+
+
+def nuisance_sweep(trials: list[dict], searched, metric: str) -> dict[str, list[dict]]:
+    """{scientific setting: [{nuisance, mean, ci_low, ci_high, n}] in plan order}: the
+    metric against the searched values, over seeds."""
+    by: dict[str, dict[str, list]] = defaultdict(lambda: defaultdict(list))
+    for t in sorted(trials, key=lambda t: t["plan_index"]):
+        sci, nuisance = _split_labels(t["labels"], searched)
+        value = t["metrics"].get(metric)
+        by[sci][nuisance] += [value] if value is not None else []
+    out = {}
+    for sci, points in by.items():
+        rows = []
+        for nuisance, values in points.items():
+            lo, hi = analysis.t_interval(values)
+            rows.append({"nuisance": nuisance, "mean": float(np.mean(values)) if values
+                         else np.nan, "ci_low": lo, "ci_high": hi, "n": len(values)})
+        out[sci] = rows
+    return out
+
+
 def axis_setting(study, param: str) -> str | None:
     """The name of the study axis that sets `param`, if any."""
     for axis in study.axes:
@@ -289,6 +350,46 @@ def draw_learning_curve(ctx: FigureContext) -> Figure:
         ax.grid(True, alpha=0.3)
         ax.legend(loc="best", fontsize=8)
     fig.suptitle(f"{ctx.study.name}: learning curve (mean and 95% t interval over seeds)")
+    fig.tight_layout()
+    return fig
+
+
+@register("isolation")
+def draw_isolation(ctx: FigureContext) -> Figure:
+    searched = ctx.study.searched_axes()
+    if not searched:
+        raise FigureUnavailable("the study declares no searched nuisance axis "
+                                "([nuisance] search)")
+    metric = isolation_metric(ctx.study)
+    best = isolation(ctx.trials, searched, metric)
+    sweep = nuisance_sweep(ctx.trials, searched, metric)
+    fig = Figure(figsize=(13, 5))
+    iso, sw = fig.subplots(1, 2)
+    x = np.arange(len(best))
+    for i, b in enumerate(best):
+        iso.scatter([i] * len(b["values"]), b["values"], s=10, color="C0", alpha=0.4)
+        won = "\n".join(f"{k} x{n}" for k, n in sorted(b["chosen"].items()))
+        iso.annotate(won, (i, b["mean"]), textcoords="offset points", xytext=(8, -4),
+                     fontsize=6)
+    means = np.array([b["mean"] for b in best])
+    err = np.nan_to_num(np.vstack((means - [b["ci_low"] for b in best],
+                                   [b["ci_high"] for b in best] - means)))
+    iso.errorbar(x, means, yerr=err, fmt="o", capsize=4, color="C0")
+    iso.set_xticks(x, [b["setting"] for b in best], rotation=20, fontsize=8)
+    iso.set(ylabel=f"best {metric} over {', '.join(searched)}",
+            title="isolation plot: each seed's best, mean and 95% t interval")
+    for k, (sci, rows) in enumerate(sweep.items()):
+        xs = np.arange(len(rows))
+        m = np.array([r["mean"] for r in rows])
+        lo = np.array([r["ci_low"] for r in rows])
+        hi = np.array([r["ci_high"] for r in rows])
+        sw.errorbar(xs + 0.05 * k, m, yerr=np.nan_to_num(np.vstack((m - lo, hi - m))),
+                    marker="o", ms=3, capsize=2, lw=1, label=sci)
+        sw.set_xticks(xs, [r["nuisance"] for r in rows], rotation=20, fontsize=7)
+    sw.set(ylabel=metric, title="the nuisance search: mean and 95% t interval")
+    sw.legend(fontsize=7)
+    fig.suptitle(f"{ctx.study.name}: {metric} after searching {', '.join(searched)} per "
+                 "scientific value")
     fig.tight_layout()
     return fig
 

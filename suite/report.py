@@ -186,7 +186,7 @@ def _status(rows: list[dict], runs: list[dict]) -> tuple[str, bool]:
 def declaration_rows(study: Study, rows: list[dict]) -> list[dict]:
     """The declaration as (role, key, value) rows: scientific axes, nuisance (seeds),
     fixed values, and the task defaults left unchanged."""
-    out = [{"role": "scientific", "key": a.name,
+    out = [{"role": "nuisance (searched)" if a.searched else "scientific", "key": a.name,
             "value": ", ".join(_axis_value(v) for v in a.values)} for a in study.axes]
     seeds = sorted({r["seed_index"] for r in rows})
     out.append({"role": "nuisance", "key": "seeds",

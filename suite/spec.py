@@ -22,6 +22,9 @@ optional; parameters not given keep the task's defaults, which are its recipe):
     [nuisance]             # averaged over: the seeds (always)
     seeds = 5
     root_seed = 2026
+    # optional: nuisance axes searched for each scientific value (tuning playbook), e.g.
+    # search = { lr = [0.01, 0.1, 1.0] }: in the grid like an axis; the `isolation` figure
+    # keeps each seed's best value over them
 
     metrics = ["val_accuracy", "test_accuracy"]
     figures = ["data", "metric_vs_axis", "loss_curves", "decision_boundary"]
@@ -30,6 +33,7 @@ optional; parameters not given keep the task's defaults, which are its recipe):
     seeds = 2
     fixed = { epochs = 5, n_train = 400 }
     scientific = { n_hidden_layers = [1, 3] }   # replaces the named axes only
+    search = { lr = [0.1] }                     # the same for the searched nuisance axes
 
 Every rule broken raises `DeclarationError` naming the file, the key, what was
 expected and what was given.
@@ -49,9 +53,9 @@ from suite.tasks.base import Task
 
 TOP_KEYS = ("name", "description", "task", "fixed", "scientific", "nuisance", "metrics",
             "figures", "quick", "reference", "plugins")
-NUISANCE_KEYS = ("seeds", "root_seed")
+NUISANCE_KEYS = ("seeds", "root_seed", "search")
 REFERENCE_KEYS = ("metric", "source", "values")
-QUICK_KEYS = ("seeds", "fixed", "scientific")
+QUICK_KEYS = ("seeds", "fixed", "scientific", "search")
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 
 
@@ -65,6 +69,7 @@ class AxisValue:
 class Axis:
     name: str
     values: tuple[AxisValue, ...]
+    searched: bool = False  # a nuisance axis searched per scientific value ([nuisance].search)
 
 
 @dataclass(frozen=True)
@@ -86,7 +91,12 @@ class Study:
     plugin_files: tuple[str, ...] = field(default=(), compare=False)
 
     def scientific_keys(self) -> set[str]:
+        """The parameters the grid varies (searched nuisance axes included)."""
         return {k for a in self.axes for v in a.values for k in v.settings}
+
+    def searched_axes(self) -> tuple[str, ...]:
+        """Names of the nuisance axes searched per scientific value."""
+        return tuple(a.name for a in self.axes if a.searched)
 
 
 class _Checker:
@@ -173,19 +183,31 @@ def _with_quick(raw: dict, c: _Checker) -> dict:
         merged.setdefault(part, {}).update(copy.deepcopy(sub))
     if "seeds" in q:
         merged.setdefault("nuisance", {})["seeds"] = q["seeds"]
+    if "search" in q:
+        if not isinstance(q["search"], dict):
+            c.fail("quick.search", "a table", q["search"])
+        nuisance = merged.setdefault("nuisance", {})
+        if isinstance(nuisance, dict):
+            nuisance.setdefault("search", {}).update(copy.deepcopy(q["search"]))
     return merged
 
 
 def _build(raw: dict, c: _Checker, *, quick: bool) -> Study:
     task, task_params = _task(raw, c)
     fixed = _fixed(raw, c, task, task_params)
-    axes = _axes(raw, c, task)
+    axes = _axes(raw, c, task) + _search_axes(raw, c, task)
+    varied_by: dict[str, str] = {}
     for axis in axes:
+        kind = "searched nuisance" if axis.searched else "scientific"
         for v in axis.values:
             for key in v.settings:
                 if key in fixed:
-                    c.fail(f"fixed.{key}", f"absent, since '{key}' is varied by the scientific "
+                    c.fail(f"fixed.{key}", f"absent, since '{key}' is varied by the {kind} "
                            f"axis '{axis.name}'", fixed[key])
+                if varied_by.get(key, axis.name) != axis.name:
+                    c.fail(f"nuisance.search.{axis.name}", f"an axis of parameters no other "
+                           f"axis varies ('{key}' is varied by '{varied_by[key]}')", key)
+                varied_by[key] = axis.name
     seeds, root = _nuisance(raw, c)
     metrics = _names(raw, c, "metrics", task.metrics)
     figures = _names(raw, c, "figures", task.figures)
@@ -252,8 +274,24 @@ def _axes(raw, c, task: Task) -> tuple[Axis, ...]:
     return tuple(_axis(c, task, name, values) for name, values in sci.items())
 
 
-def _axis(c, task: Task, name: str, values) -> Axis:
-    where = f"scientific.{name}"
+def _search_axes(raw, c, task: Task) -> tuple[Axis, ...]:
+    """The nuisance axes searched per scientific value: `[nuisance] search = {...}`."""
+    n = raw.get("nuisance", {})
+    search = n.get("search", {}) if isinstance(n, dict) else {}
+    if not isinstance(search, dict):
+        c.fail("nuisance.search", "a table of axes (e.g. { lr = [0.01, 0.1] })", search)
+    sci = raw.get("scientific") or {}
+    out = []
+    for name, values in search.items():
+        if name in sci:
+            c.fail(f"nuisance.search.{name}", "an axis name not also in [scientific]", name)
+        axis = _axis(c, task, name, values, "nuisance.search")
+        out.append(dataclasses.replace(axis, searched=True))
+    return tuple(out)
+
+
+def _axis(c, task: Task, name: str, values, prefix: str = "scientific") -> Axis:
+    where = f"{prefix}.{name}"
     if not isinstance(values, list) or not values:
         c.fail(where, "a non-empty list of values", values)
     if all(isinstance(v, dict) for v in values):

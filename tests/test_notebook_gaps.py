@@ -11,7 +11,8 @@ from suite.runner import run_study
 from suite.store import Store
 
 STUDIES = ("descent-1d", "paths-saddle-origin", "curve-scenarios", "learning-curve-moons",
-           "learning-curve-spirals", "imbalance-remedies", "imbalance-baseline")
+           "learning-curve-spirals", "imbalance-remedies", "imbalance-baseline",
+           "isolation-spiral-architectures")
 
 
 @pytest.fixture(scope="module")
@@ -180,3 +181,92 @@ def test_every_remedy_is_in_the_minority_figure_and_the_table(store):
     for e in ("torch logistic", "liblinear"):
         assert fit[e, "over"]["n_fit_positive"] * 2 == fit[e, "over"]["n_fit"]
         assert fit[e, "under"]["n_fit"] < fit[e, "none"]["n_fit"] < fit[e, "smote"]["n_fit"]
+
+
+# -- tuning-playbook isolation ----------------------------------------------------------
+SEARCHED = """
+name = "iso"
+[task]
+kind = "supervised"
+[scientific]
+n_hidden_layers = [1, 2]
+[nuisance]
+seeds = 2
+search = { lr = [0.1, 0.3, 1.0] }
+[quick]
+search = { lr = [0.1] }
+"""
+
+
+def test_a_searched_nuisance_axis_is_in_the_grid_and_marked():
+    import tomllib
+
+    from suite import spec
+
+    full = spec.parse(tomllib.loads(SEARCHED), "iso.toml")
+    assert [a.name for a in full.axes] == ["n_hidden_layers", "lr"]
+    assert full.searched_axes() == ("lr",) and len(plan(full)) == 2 * 3 * 2
+    quick = spec.parse(tomllib.loads(SEARCHED), "iso.toml", quick=True)
+    assert [v.label for v in quick.axes[1].values] == ["0.1"] and len(plan(quick)) == 4
+
+
+@pytest.mark.parametrize("change, key, words", [
+    ({"fixed": {"lr": 0.1}}, "fixed.lr", "varied by the searched nuisance axis 'lr'"),
+    ({"scientific": {"lr": [0.1]}}, "nuisance.search.lr", "not also in [scientific]"),
+    ({"nuisance": {"search": {"lr": [-1.0]}}}, "nuisance.search.lr[0]", "positive float"),
+    ({"nuisance": {"search": {"rate": [[0.1]]}}}, "nuisance.search.rate", "a parameter"),
+])
+def test_bad_search_axes_are_one_sentence(change, key, words):
+    import tomllib
+
+    from suite import spec
+    from suite.errors import DeclarationError
+
+    raw = tomllib.loads(SEARCHED)
+    for part, table in change.items():
+        raw.setdefault(part, {}).update(table)
+    with pytest.raises(DeclarationError) as e:
+        spec.parse(raw, "iso.toml")
+    assert f"the '{key}' value of study 'iso'" in str(e.value) and words in str(e.value)
+
+
+def test_isolation_keeps_each_seeds_best_by_hand():
+    from suite import figures_catalogue as fc
+
+    def row(i, arch, lr, seed, val):
+        return {"trial_id": f"t{i}", "plan_index": i, "seed_index": seed,
+                "labels": {"arch": arch, "lr": lr}, "config_hash": f"{arch}{lr}",
+                "metrics": {"val_accuracy": val, "val_loss": None if val is None else 1 - val}}
+
+    rows = [row(0, "a", "0.1", 0, 0.7), row(1, "a", "1", 0, 0.9), row(2, "b", "0.1", 0, 0.6),
+            row(3, "b", "1", 0, None),  # diverged: left out of the best
+            row(4, "a", "0.1", 1, 0.8), row(5, "a", "1", 1, 0.8), row(6, "b", "0.1", 1, 0.5),
+            row(7, "b", "1", 1, 0.4)]
+    a, b = fc.isolation(rows, ("lr",), "val_accuracy")
+    assert a["setting"] == "a" and a["values"] == [0.9, 0.8]
+    assert a["chosen"] == {"lr=1": 1, "lr=0.1": 1}  # seed 1 ties: the first in plan order
+    assert b["values"] == [0.6, 0.5] and b["chosen"] == {"lr=0.1": 2}
+    half = 12.7062047361747 * np.std([0.9, 0.8], ddof=1) / np.sqrt(2)
+    assert a["mean"] == pytest.approx(0.85) and a["ci_high"] == pytest.approx(0.85 + half)
+    (low,) = [x for x in fc.isolation(rows, ("lr",), "val_loss") if x["setting"] == "a"]
+    assert low["values"] == pytest.approx([0.1, 0.2])  # losses: the lowest wins
+    sweep = fc.nuisance_sweep(rows, ("lr",), "val_accuracy")
+    assert [(r["nuisance"], r["n"]) for r in sweep["b"]] == [("lr=0.1", 2), ("lr=1", 1)]
+    assert sweep["a"][1]["mean"] == pytest.approx(0.85)
+
+
+def test_the_shipped_isolation_study_has_every_lr_per_architecture(store):
+    from suite import figures_catalogue as fc
+
+    study = registry.load("isolation-spiral-architectures", quick=True)
+    assert study.searched_axes() == ("lr",)
+    rows = store.trials("isolation-spiral-architectures", "quick")
+    best = fc.isolation(rows, ("lr",), fc.isolation_metric(study))
+    assert [b["setting"] for b in best] == ["1x10", "3x10"]
+    for b in best:
+        assert len(b["values"]) == 2 and sum(b["chosen"].values()) == 2
+        per_seed = {}
+        for r in rows:
+            if r["labels"]["architecture"] == b["setting"]:
+                per_seed.setdefault(r["seed_index"], []).append(r["metrics"]["val_accuracy"])
+        assert b["values"] == [max(v) for _, v in sorted(per_seed.items())]
