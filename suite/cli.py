@@ -7,9 +7,10 @@ import argparse
 import os
 import sys
 
-from suite import __version__, registry
+from suite import __version__
 from suite.errors import SuiteError
-from suite.executors import EXECUTORS, SCHEDULER_ENV, make_executor
+from suite.running.executors import EXECUTORS, SCHEDULER_ENV, make_executor
+from suite.study import shipped
 
 FORMATS = ("table", "csv", "json")
 
@@ -117,16 +118,16 @@ def _first_line(error: Exception) -> str:
 
 
 def cmd_list(args) -> int:
-    for name in registry.names():
-        study = registry.load(name)
+    for name in shipped.names():
+        study = shipped.load(name)
         print(f"{name:<24} {study.description.splitlines()[0] if study.description else ''}")
     return 0
 
 
 def cmd_show(args) -> int:
-    from suite.planning import plan
+    from suite.study.planning import plan
 
-    study = registry.load(args.study, quick=args.quick)
+    study = shipped.load(args.study, quick=args.quick)
     print(f"{study.name}{' (quick)' if study.quick else ''}: {study.description}")
     print(f"source:     {study.source}")
     print(f"task:       {study.task.name} - {study.task.description}")
@@ -146,10 +147,10 @@ def cmd_show(args) -> int:
 
 
 def cmd_run(args) -> int:
-    from suite.runner import run_study
+    from suite.running.runner import run_study
     from suite.store import Store
 
-    study = registry.load(args.study, quick=args.quick)
+    study = shipped.load(args.study, quick=args.quick)
     make_executor(args.executor, args.workers, args.scheduler)  # refused before the store
     store = Store(args.store)
     try:
@@ -177,7 +178,7 @@ def cmd_results(args) -> int:
     from suite import analysis
     from suite.store import Store
 
-    study = registry.load(args.study, quick=args.quick)
+    study = shipped.load(args.study, quick=args.quick)
     store = Store(args.store, create=False)
     try:
         rows = _rows(store, study)
@@ -192,7 +193,7 @@ def cmd_results(args) -> int:
 
 
 def _rows(store, study) -> list[dict]:
-    from suite.runner import variant_of
+    from suite.running.runner import variant_of
 
     variant = variant_of(study)
     rows = store.trials(study.name, variant)
@@ -226,8 +227,8 @@ def cmd_report(args) -> int:
 
 
 def cmd_verify(args) -> int:
+    from suite.running.verify import verify
     from suite.store import Store
-    from suite.verify import verify
 
     store = Store(args.store, create=False)
     try:

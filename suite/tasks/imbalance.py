@@ -11,7 +11,7 @@ standardised with the fit part's mean and standard deviation.
 
 Models: `n_hidden_layers = 0` is logistic regression (one linear unit, a logit), more is a
 small MLP; both end in one logit trained with BCEWithLogits by minibatches (the suite's
-`training.train`). Remedies:
+`recipe.train`). Remedies:
 - `class_weight = true`: the positive terms of the loss are weighted by n_negative /
   n_positive of the fit part (`pos_weight`), which is scikit-learn's 'balanced' weighting
   up to a constant factor;
@@ -22,7 +22,7 @@ small MLP; both end in one logit trained with BCEWithLogits by minibatches (the 
   falls back to `fixed_threshold`, and the trial says so. `threshold_rule = "fixed"`
   uses `fixed_threshold` (0.5).
 
-Metrics (on the test part): see `suite.binary_metrics`; undefined ones are None with the
+Metrics (on the test part): see `suite.training.binary_metrics`; undefined ones are None with the
 reason in the artifacts (`undefined`), plus the confusion matrix and the test scores and
 labels (for the ROC and PR figures).
 """
@@ -31,12 +31,12 @@ import numpy as np
 import torch
 from sklearn.model_selection import train_test_split
 
-from suite import binary_metrics, catalogue, datasets
-from suite import params as P
-from suite.models import MLP, init_, widths_of
 from suite.seeding import TrialSeeds
+from suite.tasks import params as P
 from suite.tasks.base import Task, TrialOutcome
-from suite.training import train
+from suite.training import binary_metrics, components, datasets
+from suite.training.models import MLP, init_, widths_of
+from suite.training.recipe import train
 
 
 def _num(v) -> bool:
@@ -79,8 +79,8 @@ PARAMS = {
                             "stratified validation share of the non-test part"),
     "n_hidden_layers": P.int_range(0, 0, 10, "hidden layers (0: logistic regression)"),
     "n_neurons": P.widths(16, "neurons per hidden layer"),
-    "activation": P.choice("relu", catalogue.ACTIVATIONS, "hidden activation"),
-    "optimizer": P.choice("adam", catalogue.OPTIMIZERS, "optimiser"),
+    "activation": P.choice("relu", components.ACTIVATIONS, "hidden activation"),
+    "optimizer": P.choice("adam", components.OPTIMIZERS, "optimiser"),
     "lr": P.positive_float(0.01, "learning rate"),
     "weight_decay": P.non_negative_float(0.0, "L2 penalty (the optimiser's weight_decay)"),
     "batch_size": P.int_range(32, 1, doc="minibatch size"),
@@ -164,7 +164,7 @@ def run(config, seeds: TrialSeeds, device: torch.device) -> TrialOutcome:
     parts = {k: p.to(device) for k, p in make_parts(config, seeds).items()}
     model, loss_fn = build(config, parts["fit"], seeds)
     model.to(device)
-    optimizer = catalogue.get("optimizer", config["optimizer"])(
+    optimizer = components.get("optimizer", config["optimizer"])(
         model.parameters(), lr=config["lr"], weight_decay=config["weight_decay"])
     history = train(model, loss_fn, "bce_with_logits", optimizer, parts["fit"], parts["val"],
                     config["epochs"], config["batch_size"], seeds.generator("order"))

@@ -1,7 +1,7 @@
 """MNIST digits classified by an MLP: Flatten -> hidden ReLU layers -> 10 logits.
 
 The notebook's recipe: Adam (lr 1e-3), cross-entropy, batch 32 (Keras' default), 10
-epochs, pixels scaled to [0, 1]. Data and splits as in `suite.mnist` (the standard
+epochs, pixels scaled to [0, 1]. Data and splits as in `suite.training.mnist_data` (the standard
 60,000 / 10,000 split, or the documented offline split of the official test set). The
 trial stores test accuracy, per-class accuracy and the confusion matrix, and the split it
 used (`artifacts["split"]`).
@@ -11,13 +11,13 @@ import io
 
 import torch
 
-from suite import catalogue, mnist
-from suite import params as P
-from suite.datasets import Points
-from suite.models import MLP, count_parameters, init_
 from suite.seeding import TrialSeeds
+from suite.tasks import params as P
 from suite.tasks.base import Task, TrialOutcome
-from suite.training import evaluate, predict_labels, train
+from suite.training import components, mnist_data
+from suite.training.datasets import Points
+from suite.training.models import MLP, count_parameters, init_
+from suite.training.recipe import evaluate, predict_labels, train
 
 LOSS = "cross_entropy"
 
@@ -29,7 +29,7 @@ DATA_PARAMS = {
                          "~/.cache/suite/data)", lambda v: v is None or
                          (isinstance(v, str) and v != ""), "folder with the MNIST IDX files"),
     "download": P.boolean(False, "fetch the files with torchvision when missing (internet)"),
-    "split": P.choice("auto", mnist.SPLITS, "standard, offline, or auto (standard when the "
+    "split": P.choice("auto", mnist_data.SPLITS, "standard, offline, or auto (standard when the "
                       "training files are present)"),
     "val_fraction": P.Param(0.2, "a float in (0, 1)", lambda v: isinstance(v, int | float)
                             and not isinstance(v, bool) and 0 < v < 1,
@@ -42,8 +42,8 @@ RUNTIME = ("data_root", "download")
 PARAMS = {
     **DATA_PARAMS,
     "hidden": P.widths([128], "widths of the hidden layers, e.g. [256, 128]"),
-    "activation": P.choice("relu", catalogue.ACTIVATIONS, "hidden activation"),
-    "optimizer": P.choice("adam", catalogue.OPTIMIZERS, "optimiser"),
+    "activation": P.choice("relu", components.ACTIVATIONS, "hidden activation"),
+    "optimizer": P.choice("adam", components.OPTIMIZERS, "optimiser"),
     "lr": P.positive_float(1e-3, "learning rate (Keras' Adam default)"),
     "batch_size": P.int_range(32, 1, doc="minibatch size (Keras' default)"),
     "epochs": P.int_range(10, 1, doc="training epochs"),
@@ -62,28 +62,28 @@ def widths(hidden) -> list[int]:
 def prepare(config) -> None:
     """Run once in the driver before any trial: fetch the files if asked, and fail early,
     with one clear sentence, when they are missing or broken."""
-    root = mnist.resolve_root(config["data_root"])
+    root = mnist_data.resolve_root(config["data_root"])
     if config["download"]:
-        mnist.download(root)
-    mode = mnist.resolve_split(root, config["split"])
-    mnist.check_torchvision()
+        mnist_data.download(root)
+    mode = mnist_data.resolve_split(root, config["split"])
+    mnist_data.check_torchvision()
     for part in ("test", "train") if mode == "standard" else ("test",):
-        mnist.read_part(*mnist.locate(root, part))
+        mnist_data.read_part(*mnist_data.locate(root, part))
 
 
-def load(config, seeds: TrialSeeds) -> mnist.Split:
-    root = mnist.resolve_root(config["data_root"])
-    return mnist.load_split(root, config["split"], seeds.split("data", 2),
+def load(config, seeds: TrialSeeds) -> mnist_data.Split:
+    root = mnist_data.resolve_root(config["data_root"])
+    return mnist_data.load_split(root, config["split"], seeds.split("data", 2),
                             config["val_fraction"], config["offline_test"])
 
 
 def build(config, seeds: TrialSeeds, hidden: list[int], lr: float, init_seed: int | None = None):
     """The seeded MLP (784 -> hidden -> 10 logits), its loss and its optimiser."""
-    model = MLP(28 * 28, hidden, mnist.N_CLASSES, config["activation"], "identity")
+    model = MLP(28 * 28, hidden, mnist_data.N_CLASSES, config["activation"], "identity")
     gen = seeds.generator("init") if init_seed is None else torch.Generator().manual_seed(init_seed)
     init_(model, gen)
-    optimizer = catalogue.get("optimizer", config["optimizer"])(model.parameters(), lr=lr)
-    return model, catalogue.get("loss", LOSS)(), optimizer
+    optimizer = components.get("optimizer", config["optimizer"])(model.parameters(), lr=lr)
+    return model, components.get("loss", LOSS)(), optimizer
 
 
 @torch.inference_mode()
@@ -91,7 +91,7 @@ def confusion(model, data: Points) -> torch.Tensor:
     """Counts[true, predicted] over `data` (rows: true digits)."""
     model.eval()
     pred = predict_labels(LOSS, model(data.x))
-    k = mnist.N_CLASSES
+    k = mnist_data.N_CLASSES
     return torch.bincount(data.y * k + pred, minlength=k * k).reshape(k, k).cpu()
 
 
