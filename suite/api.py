@@ -185,10 +185,12 @@ def render_report(store=None, out: str | os.PathLike = "reports/site",
 
 
 def verify_store(store=None, *, study: str | None = None, sample: int | None = None,
-           seed: int = 0, out=None) -> int:
+                 seed: int = 0, data_root: str | None = None, out=None) -> int:
     """Re-run stored trials and compare them bit for bit; prints one line per trial and
-    returns 0 (all match), 1 (a mismatch) or 2 (some could not be re-run here)."""
+    returns 0 (all match), 1 (a mismatch) or 2 (some could not be re-run here).
+    `data_root`: where tasks that read files find them, as for `run`."""
     from suite.verify import verify as _verify
 
     with open_store(store) as s:
-        return _verify(s, study=study, sample=sample, seed=seed, out=out)
+        return _verify(s, study=study, sample=sample, seed=seed, out=out,
+                       runtime={"data_root": data_root} if data_root else None)

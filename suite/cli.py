@@ -44,7 +44,8 @@ def _parser() -> argparse.ArgumentParser:
                      help="torch threads per trial (recorded; changes low-order bits)")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
     run.add_argument("--data-root", help="folder with the data files of tasks that read them "
-                     "(MNIST); default: $SUITE_DATA_ROOT, else ~/.cache/suite/data")
+                     "(MNIST, the tabular task's relative paths); default for MNIST: "
+                     "$SUITE_DATA_ROOT, else ~/.cache/suite/data")
     run.add_argument("--download", action="store_true",
                      help="let tasks fetch missing data files (needs internet)")
     res = sub.add_parser("results", help="per-configuration statistics over seeds")
@@ -64,6 +65,8 @@ def _parser() -> argparse.ArgumentParser:
     ver.add_argument("--sample", type=_positive, help="re-run K trials (default: all)")
     ver.add_argument("--study", help="only this study's trials")
     ver.add_argument("--seed", type=int, default=0, help="seed of the sample (default: 0)")
+    ver.add_argument("--data-root", help="folder with the data files of tasks that read them "
+                     "(as for run)")
     return p
 
 
@@ -216,19 +219,34 @@ WIDTH = 100  # the compact table fits a terminal this wide
 
 def compact(frame, axes: list[str], metrics) -> str:
     """Per configuration: its labels, each metric as `mean [low, high]` (3 significant
-    digits; the 95% t interval), n, diverged, the diagnosis; blocks of columns wrap at
-    WIDTH characters."""
-    import pandas as pd
+    digits; the 95% t interval), n, diverged, the diagnosis. Columns that do not fit in
+    WIDTH characters go to a further block, which repeats the labels."""
+    columns = [(a, [str(v) for v in frame[a]]) for a in axes]
+    cells = [(m, [_interval(r[f"{m}_mean"], r[f"{m}_low"], r[f"{m}_high"])
+                  for _, r in frame.iterrows()]) for m in metrics]
+    cells += [(c, [str(v) for v in frame[c]]) for c in ("n", "diverged", "diagnosis")
+              if c in frame.columns]
+    blocks, block = [], []
+    for col in cells:
+        if block and _width(columns + block + [col]) > WIDTH:
+            blocks.append(block)
+            block = []
+        block.append(col)
+    blocks.append(block)
+    text = "\n\n".join(_lines(columns + b) for b in blocks)
+    return text + "\nmean [95% t interval] over seeds; --wide: means and stds; --format csv|json."
 
-    out = pd.DataFrame({a: frame[a] for a in axes})
-    for m in metrics:
-        out[m] = [_interval(r[f"{m}_mean"], r[f"{m}_low"], r[f"{m}_high"])
-                  for _, r in frame.iterrows()]
-    out["n"], out["diverged"] = frame["n"], frame["diverged"]
-    if "diagnosis" in frame.columns:
-        out["diagnosis"] = frame["diagnosis"]
-    note = "mean [95% t interval] over seeds; `--wide` for means and stds, `--format csv`."
-    return out.to_string(index=False, line_width=WIDTH) + "\n" + note
+
+def _width(columns) -> int:
+    return sum(max(len(h), *map(len, c)) for h, c in columns) + 2 * (len(columns) - 1)
+
+
+def _lines(columns) -> str:
+    widths = [max(len(h), *map(len, c)) for h, c in columns]
+    rows = [[h for h, _ in columns]] + [list(r) for r in zip(*(c for _, c in columns),
+                                                                strict=True)]
+    return "\n".join("  ".join(v.rjust(w) for v, w in zip(r, widths, strict=True)).rstrip()
+                     for r in rows)
 
 
 def _interval(mean, low, high) -> str:
@@ -253,7 +271,8 @@ def cmd_report(args) -> int:
 def cmd_verify(args) -> int:
     from suite import api
 
-    return api.verify_store(args.store, study=args.study, sample=args.sample, seed=args.seed)
+    return api.verify_store(args.store, study=args.study, sample=args.sample, seed=args.seed,
+                            data_root=args.data_root)
 
 
 COMMANDS = {"list": cmd_list, "show": cmd_show, "run": cmd_run, "results": cmd_results,

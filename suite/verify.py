@@ -109,7 +109,8 @@ def device_for(stored: str) -> tuple[str | None, str]:
     return None, f"it ran on {stored}, which this machine does not have"
 
 
-def check_trial(store: Store, row: dict, threads: int, unloadable: str = "") -> Check:
+def check_trial(store: Store, row: dict, threads: int, unloadable: str = "",
+                runtime: dict | None = None) -> Check:
     check = Check(row)
     device, note = device_for(row["device"])
     if device is None or unloadable or plugins.missing(row["config"]):
@@ -119,7 +120,7 @@ def check_trial(store: Store, row: dict, threads: int, unloadable: str = "") -> 
     check.differences = identity_differences(row, spec)
     t0 = time.perf_counter()
     new, new_curves, new_blobs = execute(Job(spec, row["variant"], device, threads,
-                                             row["run_id"]))
+                                             row["run_id"], runtime=runtime or {}))
     check.seconds = time.perf_counter() - t0
     blobs = {name: store.blob(row["trial_id"], name) for name in store.blob_names(row["trial_id"])}
     check.differences += outcome_differences(row, store.curves(row["trial_id"]), blobs, new,
@@ -160,7 +161,7 @@ def _threads(store: Store, rows: list[dict]) -> dict[int, int]:
 
 
 def verify(store: Store, study: str | None = None, sample: int | None = None,
-           seed: int = 0, out=None) -> int:
+           seed: int = 0, out=None, runtime: dict | None = None) -> int:
     """Re-run the selected trials, print one line each and a summary; returns the exit
     status: 0 all match, 1 any mismatch, 2 none mismatched but some could not be re-run."""
     out = out or sys.stdout
@@ -175,7 +176,7 @@ def verify(store: Store, study: str | None = None, sample: int | None = None,
     try:
         for row in chosen:
             check = check_trial(store, row, threads.get(row["run_id"], 1),
-                                unloadable.get((row["study"], row["variant"]), ""))
+                                unloadable.get((row["study"], row["variant"]), ""), runtime)
             print(_line(check), file=out, flush=True)
             checks.append(check)
     finally:

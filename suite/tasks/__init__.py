@@ -10,11 +10,13 @@ from suite.tasks import (
     optimizer_paths,
     segmentation_class_area,
     supervised,
+    tabular,
 )
 from suite.tasks.base import Task, TrialOutcome
 
 TASKS: dict[str, Task] = {
     "supervised": supervised.TASK,
+    "tabular": tabular.TASK,
     "mnist": mnist.TASK,
     "mnist-search": mnist_search.TASK,
     "optimizer-path": optimizer_paths.TASK,
