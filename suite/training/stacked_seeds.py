@@ -26,7 +26,7 @@ import torch
 from suite.seeding import TrialSeeds
 from suite.training import components, stacked_heads
 from suite.training.datasets import Points, make_split
-from suite.training.models import MODELS, widths_of
+from suite.training.models import MLP, MODELS, widths_of
 from suite.training.recipe import EarlyStopping, History
 from suite.training.stacked_mlp import ALIGN, StackedMLP, up
 
@@ -57,14 +57,18 @@ def make_splits(config, seeds: TrialSeeds) -> tuple[Points, ...]:
     return make_split(config["dataset"], sizes, seeds.split("data", 3), config["noise"])
 
 
-def fit_batch(config, seeds_list: list[TrialSeeds], device) -> list[Fitted]:
+def fit_batch(config, seeds_list: list[TrialSeeds], device, make_splits=make_splits,
+              n_classes: int | None = None) -> list[Fitted]:
     """Train one model per seed; models whose data have different numbers of classes
-    (hence output widths) train in separate batches."""
+    (hence output widths) train in separate batches. `make_splits(config, seeds)` gives
+    the (train, validation, test) Points (by default `make_splits` above, the supervised
+    task's: the config's dataset); `n_classes` fixes the output width (else: the training
+    labels' largest + 1)."""
     device = torch.device(device)
     splits = [tuple(s.to(device) for s in make_splits(config, seeds)) for seeds in seeds_list]
     by_classes = defaultdict(list)
     for i, sp in enumerate(splits):
-        by_classes[max(int(sp[0].y.max().item()) + 1, 2)].append(i)
+        by_classes[n_classes or max(int(sp[0].y.max().item()) + 1, 2)].append(i)
     fitted: list = [None] * len(seeds_list)
     for n_classes, idx in by_classes.items():
         run = Run(config, [seeds_list[i] for i in idx], [splits[i] for i in idx], n_classes,
@@ -84,6 +88,12 @@ class Run:
         n_in, n_out = splits[0][0].x.shape[1], n_outputs(config, n_classes)
         self.modules = [MODELS[config["model"]](config, n_in, n_out, s.generator("init"))
                         for s in seeds_list]
+        if not all(isinstance(m, MLP) for m in self.modules):  # a plug-in model
+            from suite.plugins import PluginError
+
+            raise PluginError(f"The model '{config['model']}' is not a suite.training.models.MLP, "
+                              "which this task trains as one stacked model; use it in a "
+                              "task of your own.")
         self.net = _stack(config, n_in, n_out, self.S, device)
         for s, m in enumerate(self.modules):
             self.net.load(s, _linears(m))
