@@ -5,10 +5,11 @@ import numpy as np
 import pytest
 import torch
 
-from suite import figures, registry
-from suite.planning import plan
-from suite.runner import run_study
+from suite import figures
+from suite.running.runner import run_study
 from suite.store import Store
+from suite.study import shipped
+from suite.study.planning import plan
 
 STUDIES = ("descent-1d", "paths-saddle-origin", "curve-scenarios", "learning-curve-moons",
            "learning-curve-spirals", "imbalance-remedies", "imbalance-baseline",
@@ -20,14 +21,14 @@ def store(tmp_path_factory):
     torch.set_num_threads(1)
     s = Store(tmp_path_factory.mktemp("gaps") / "quick.db")
     for name in STUDIES:
-        run_study(registry.load(name, quick=True), s, device="cpu", executor="serial")
+        run_study(shipped.load(name, quick=True), s, device="cpu", executor="serial")
     yield s
     s.close()
 
 
 @pytest.mark.parametrize("name", STUDIES)
 def test_every_declared_figure_draws_from_the_store(store, name):
-    study = registry.load(name, quick=True)
+    study = shipped.load(name, quick=True)
     rows = store.trials(name, "quick")
     assert len(rows) == len(plan(study)) > 0
     ctx = figures.FigureContext(study, rows, store)
@@ -36,14 +37,14 @@ def test_every_declared_figure_draws_from_the_store(store, name):
 
 
 def test_the_one_weight_surface_has_no_contour_figure(store):
-    ctx = figures.FigureContext(registry.load("descent-1d", quick=True),
+    ctx = figures.FigureContext(shipped.load("descent-1d", quick=True),
                                 store.trials("descent-1d", "quick"), store)
     with pytest.raises(figures.FigureUnavailable, match="descent_1d"):
         figures.draw("optimizer_paths", ctx)
 
 
 def test_descent_traces_are_the_stored_paths(store):
-    from suite import figures_catalogue as fc
+    from suite.figures import catalogue_studies as fc
 
     rows = store.trials("descent-1d", "quick")
     data = fc.traces(rows, store.curves)
@@ -107,7 +108,7 @@ def test_a_misdiagnosis_scores_zero():
 
 
 def test_scenario_panels_count_the_labels_over_seeds(store):
-    from suite import figures_catalogue as fc
+    from suite.figures import catalogue_studies as fc
 
     panels = fc.scenario_panels(store.trials("curve-scenarios", "quick"), store.curves)
     assert [p["setting"] for p in panels] == ["good", "overfitting", "lr_too_high",
@@ -118,7 +119,7 @@ def test_scenario_panels_count_the_labels_over_seeds(store):
 
 def test_learning_curve_data_by_hand():
     """Means and t intervals per size, worked out by hand; undefined values left out."""
-    from suite import figures_catalogue as fc
+    from suite.figures import catalogue_studies as fc
 
     def row(i, n, seed, train, val):
         return {"trial_id": f"t{i}", "plan_index": i, "seed_index": seed,
@@ -138,7 +139,7 @@ def test_learning_curve_data_by_hand():
 
 
 def test_learning_curves_cover_every_size_and_seed(store):
-    from suite import figures_catalogue as fc
+    from suite.figures import catalogue_studies as fc
 
     for name, sizes in (("learning-curve-moons", [50, 162, 275]),
                         ("learning-curve-spirals", [100, 250, 400])):
@@ -150,7 +151,7 @@ def test_learning_curves_cover_every_size_and_seed(store):
         from suite.seeding import derive
         from suite.tasks import supervised
 
-        study = registry.load(name, quick=True)
+        study = shipped.load(name, quick=True)
         small, large = (supervised.make_splits(c, derive(study.root_seed, 0))
                         for _, c in plan_configs(study, sizes[0], sizes[-1]))
         assert len(small[0].y) == sizes[0] and len(large[0].y) == sizes[-1]
@@ -159,16 +160,16 @@ def test_learning_curves_cover_every_size_and_seed(store):
 
 
 def plan_configs(study, *sizes):
-    from suite.planning import grid
+    from suite.study.planning import grid
 
     return [(labels, c) for labels, c in grid(study) if c["n_train"] in sizes]
 
 
 def test_every_remedy_is_in_the_minority_figure_and_the_table(store):
     from suite import analysis
-    from suite import figures_catalogue as fc
+    from suite.figures import catalogue_studies as fc
 
-    study = registry.load("imbalance-remedies", quick=True)
+    study = shipped.load("imbalance-remedies", quick=True)
     rows = store.trials("imbalance-remedies", "quick")
     series = fc.metric_vs(rows, "f1", "minority", "minority")
     remedies = [v.label for v in study.axes[2].values]
