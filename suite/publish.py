@@ -1,9 +1,9 @@
 """`suite publish`: every shipped study into one store, verified, reported, with a manifest.
 
 Steps, each printed as it happens: run every shipped study (its full variant, or the quick
-one with `quick`) with `suite.runner.run_study`, which skips trials already stored (so an
+one with `quick`) with `suite.running.runner.run_study`, which skips trials already stored (so an
 interrupted publish resumes); re-run a seeded sample of the stored trials with
-`suite.verify` (bit-for-bit comparison); write `manifest.json` (suite version, git sha,
+`suite.running.verify` (bit-for-bit comparison); write `manifest.json` (suite version, git sha,
 store digest, environment, per-study counts and wall times, the verify result) and the
 HTML report, whose index opens with the findings table and the verify summary.
 
@@ -18,13 +18,15 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from suite import __version__, environment, registry
+from suite import __version__
 from suite.errors import SuiteError
-from suite.planning import canonical
 from suite.report import build_site
-from suite.runner import run_study, variant_of
+from suite.running import environment
+from suite.running.runner import run_study, variant_of
+from suite.running.verify import run_checks
 from suite.store import Store, hide_password
-from suite.verify import run_checks
+from suite.study import shipped
+from suite.study.planning import canonical
 
 MANIFEST = "manifest.json"
 
@@ -51,17 +53,17 @@ def publish(store: Store, out: str | Path, *, quick: bool = False, names: list[s
     `out`; returns the exit status (0 all well, 1 a study failed or a trial mismatched)."""
     stream = stream or sys.stdout
     out = Path(out)
-    names = names or registry.names()
+    names = names or shipped.names()
     t0 = time.perf_counter()
     runs = []
     for i, name in enumerate(names, 1):
-        study = registry.load(name, quick=quick)
+        study = shipped.load(name, quick=quick)
         print(f"[{i}/{len(names)}] {name} ({variant_of(study)}): running ...", file=stream,
               flush=True)
         runs.append(_run_one(study, store, stream, workers=workers, threads=threads,
                              device=device, executor=executor, scheduler=scheduler,
                              runtime=runtime, command=command, progress=progress))
-    verified = _verify(store, verify_sample, verify_seed, stream)
+    verified = _verify(store, verify_sample, verify_seed, stream, runtime)
     t_report = time.perf_counter()
     pages = build_site(store, out, verify=verified, manifest=MANIFEST)
     report_seconds = time.perf_counter() - t_report
@@ -94,7 +96,7 @@ def _run_one(study, store: Store, stream, **kwargs) -> StudyRun:
     return run
 
 
-def _verify(store: Store, sample: int, seed: int, stream) -> dict | None:
+def _verify(store: Store, sample: int, seed: int, stream, runtime: dict | None) -> dict | None:
     if sample <= 0:
         print("verify: skipped (--verify-sample 0).", file=stream)
         return None
@@ -102,7 +104,7 @@ def _verify(store: Store, sample: int, seed: int, stream) -> dict | None:
           file=stream, flush=True)
     t0 = time.perf_counter()
     try:
-        result = run_checks(store, sample=sample, seed=seed, out=stream)
+        result = run_checks(store, sample=sample, seed=seed, out=stream, runtime=runtime)
     except SuiteError as e:  # an empty store
         print(f"verify: {e}", file=stream)
         return None

@@ -9,10 +9,12 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from suite import claims, registry, spec
+from suite.analysis import claims
 from suite.errors import DeclarationError
 from suite.report import build_site
 from suite.store import Store
+from suite.study import shipped as registry
+from suite.study import spec
 
 # val_accuracy per seed index 0..4 of each depth; depth 5 is declared but never run.
 VALUES = {

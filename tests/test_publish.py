@@ -9,9 +9,9 @@ import sqlite3
 import pytest
 from conftest import SHARED_MNIST, run_cli
 
-from suite import registry
 from suite.publish import store_digest
 from suite.store import Store
+from suite.study import shipped as registry
 
 pytestmark = pytest.mark.slow  # about a minute on an idle 2-core machine: every quick study
 

@@ -6,9 +6,11 @@ import sqlite3
 
 import pytest
 
-from suite import cli, spec, verify
-from suite.runner import run_study
+from suite import cli
+from suite.running import verify
+from suite.running.runner import run_study
 from suite.store import Store
+from suite.study import spec
 
 TINY = """
 name = "tiny-verify"
@@ -120,7 +122,7 @@ def test_a_device_this_machine_lacks_is_skipped_not_passed(stored, monkeypatch):
 
 def test_timings_a_task_declares_are_not_compared_but_everything_else_is():
     from suite import tasks
-    from suite.verify import outcome_differences
+    from suite.running.verify import outcome_differences
 
     timings = tasks.get("class-area").timings
     assert "tpe_seconds_to_tol" in timings and "setup_seconds" in timings
