@@ -1,5 +1,7 @@
 """How people and CI drive the suite: `nox -s tests`, `nox -s lint`, `nox -s quick`,
-`nox -s report`, `nox -s bench`.
+`nox -s report`, `nox -s bench`, and the regression watch CI runs: `nox -s speed` (the
+claimed speed-ups at half their goals) and `nox -s golden` (every quick study's statistics
+against tests/golden/); by hand: `nox -s bench-compare`, `nox -s bench-history`.
 
 Sessions reuse the current environment (`venv_backend="none"`) so that nox never
 resolves a second, different torch; install the project first with
@@ -71,3 +73,63 @@ def report(session):
     session.run("python", "-m", "suite", "run", "spiral-layers", "--quick", "--store", store,
                 "--no-progress")
     session.run("python", "-m", "suite", "report", "--store", store, "--out", "reports/site")
+
+
+@nox.session
+def speed(session):
+    """The claimed speed-ups, measured side by side (benchmarks/ratios.py), failing below
+    half of each goal: best of 5 alternating runs on CPU time, so a busy 2-core machine of
+    either CPU type passes and a hot path made 2x slower fails. `-- --scale 1` checks the
+    full goals."""
+    session.run("python", "-m", "benchmarks.ratios", "--repeats", "5", "--scale", "0.5",
+                *session.posargs)
+
+
+@nox.session
+def golden(session):
+    """Every quick study's statistics against its golden copy in tests/golden/ (fails with
+    a readable diff when a number moves). `nox -s golden -- --update` rewrites them on
+    purpose (after a change that is meant to move numbers); `-- --study NAME` limits it."""
+    session.run("python", "-m", "tests.golden.check", *session.posargs, env=_data_env())
+
+
+def _merge_base(session) -> str:
+    for ref in ("main", "origin/main", "master"):
+        try:
+            return session.run("git", "merge-base", ref, "HEAD", silent=True,
+                               external=True).strip()
+        except Exception:  # noqa: BLE001 - the next candidate
+            continue
+    session.error("no main branch to take the merge base with: give a commit "
+                  "(nox -s bench-compare -- COMMIT)")
+
+
+@nox.session(name="bench-compare")
+def bench_compare(session):
+    """asv continuous between the merge base with main (or the commit given:
+    `nox -s bench-compare -- COMMIT [--factor F]`) and HEAD, each commit installed into
+    asv's own environment; prints asv's table and fails when a benchmark got slower by
+    more than the factor (default 1.25: the asv suite times CPU seconds, whose spread on a
+    busy machine is ~10%)."""
+    args = list(session.posargs)
+    factor = "1.25"
+    if "--factor" in args:
+        i = args.index("--factor")
+        factor = args[i + 1]
+        del args[i:i + 2]
+    base = args.pop(0) if args else _merge_base(session)
+    session.run("asv", "machine", "--yes")
+    session.run("asv", "continuous", "--factor", factor, "--split", "--show-stderr",
+                *args, base, "HEAD")
+
+
+@nox.session(name="bench-history")
+def bench_history(session):
+    """asv over the last N commits of HEAD (`nox -s bench-history -- N`, default 10),
+    skipping those already measured, then `asv publish`: open .asv/html/index.html to see
+    each hot path over time (offline; `asv preview` serves it)."""
+    n = int(session.posargs[0]) if session.posargs else 10
+    session.run("asv", "machine", "--yes")
+    session.run("asv", "run", "--skip-existing-successful", "--show-stderr",
+                f"HEAD~{n}..HEAD", success_codes=[0, 2])
+    session.run("asv", "publish")
