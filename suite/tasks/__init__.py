@@ -3,6 +3,7 @@
 from suite.errors import UnknownNameError, did_you_mean
 from suite.tasks import (
     class_area,
+    curve_scenarios,
     imbalance,
     mnist,
     mnist_search,
@@ -20,6 +21,7 @@ TASKS: dict[str, Task] = {
     "imbalance": imbalance.TASK,
     "class-area": class_area.TASK,
     "segmentation-class-area": segmentation_class_area.TASK,
+    "curve-scenario": curve_scenarios.TASK,
 }
 
 
