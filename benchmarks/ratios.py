@@ -14,9 +14,11 @@ notebook's ways, and check the fast paths give the same answers:
    DataLoader(shuffle=True) loop over an nn.Module, one trial at a time). Targets:
    >= 20x for 8 seeds, >= 40x for 32.
 
-    python -m benchmarks.ratios [--epochs 10] [--repeats 3] [--h 0.01] [--scale 1.0]
+    python -m benchmarks.ratios [--epochs 10] [--repeats 3] [--h 0.01] [--ci]
 
-`--scale 0.5` halves every target (what CI checks on a busy machine, `nox -s speed`).
+`--ci` checks the regression thresholds instead of the goals (`nox -s speed`, in CI): set
+where a hot path made 2x slower falls below them on both CPU types while a busy machine
+stays above (see CI_TARGETS).
 
 Times are CPU time of this process (the machine is shared; wall-clock time would count
 the neighbours) with one torch thread, the best of `--repeats` alternating runs; wall
@@ -35,8 +37,15 @@ from suite import grid
 from suite.datasets import spirals
 from suite.sweep import fit_batch
 
-TARGETS = {"grid": 20.0, "generic": 5.0, 8: 20.0, 32: 40.0}
-BOUND_FACTOR = 3.0  # the map within 3x of the compute bound
+TARGETS = {"grid": 20.0, "generic": 5.0, 8: 20.0, 32: 40.0, "bound": 3.0}
+# Regression thresholds. Half of each goal would let a 2x slower hot path through where
+# the suite is well above its goal, so each is ~0.6x the lower ratio measured on the two
+# CPU types (sweeps: 27x and 51x on the Intel Xeon per issue 15, 31x and 48x on the AMD
+# EPYC; the map's Intel figure is not measured yet, so its threshold is the goal, about
+# half the AMD's 31-41x), and best-of-5 CPU time keeps a busy machine's spread to ~15%.
+# "bound": the map's CPU time may be at most this many times its compute bound (1.0-1.2x
+# measured on the AMD): 2x slower fails.
+CI_TARGETS = {"grid": 20.0, "generic": 15.0, 8: 16.0, 32: 29.0, "bound": 1.9}
 
 
 def best_of(repeats: int, fns: dict) -> dict:
@@ -84,7 +93,7 @@ class Opaque(torch.nn.Module):
         return self.inner(points) if points.shape[0] else points
 
 
-def grid_ratios(h: float, repeats: int, scale: float) -> list[tuple[bool, str]]:
+def grid_ratios(h: float, repeats: int, targets: dict) -> list[tuple[bool, str]]:
     """(met, line) for the map through the suite's MLP, the notebook's own module, and an
     opaque module; all three against the notebook's way on the notebook's module."""
     t = fixtures.trained(width=10, epochs=20, skip_last_hidden_activation=True)
@@ -103,21 +112,21 @@ def grid_ratios(h: float, repeats: int, scale: float) -> list[tuple[bool, str]]:
     bound = map_flops(model, z_nb.size) / rate
     nb = r["notebook"][0]
     out = []
-    for name, target in (("suite", TARGETS["grid"]), ("generic", TARGETS["generic"]),
+    for name, target in (("suite", targets["grid"]), ("generic", targets["generic"]),
                          ("opaque", None)):
         cpu, wall, z = r[name]
         differ, ratio = int(np.sum(z_nb != z)), nb / cpu
-        met = differ == 0 and (target is None or ratio >= target * scale)
+        met = differ == 0 and (target is None or ratio >= target)
         line = (f"decision map ({name}), {z.shape[1]} x {z.shape[0]} = {z.size:,} points: "
                 f"notebook {nb:.3f} s CPU ({r['notebook'][1]:.3f} s wall), {name} "
                 f"{cpu:.4f} s CPU ({wall:.4f} s wall): {ratio:.1f}x; points of another "
                 f"class: {differ}")
         if name == "suite":
-            within = cpu <= BOUND_FACTOR / scale * bound
+            within = cpu <= targets["bound"] * bound
             met &= within
             line += (f"; compute bound {bound:.4f} s ({map_flops(model, 1)} FLOPs/point at "
                      f"{rate / 1e9:.1f} GFLOP/s, 2048^3 float32 matmul, 1 thread): "
-                     f"{cpu / bound:.2f}x the bound (target <= {BOUND_FACTOR / scale:.0f}x); "
+                     f"{cpu / bound:.2f}x the bound (target <= {targets['bound']:g}x); "
                      f"{stats['points_evaluated'] / stats['points']:.1%} of points "
                      f"evaluated, {stats['points_redone']} again the notebook's way")
         out.append((met, target, line))
@@ -135,9 +144,8 @@ def sweep_ratios(epochs: int, repeats: int) -> list[tuple[int, float, str]]:
     fit_batch({**config, "epochs": 1, "n_train": 64}, fixtures.seeds(1), "cpu")  # warm up
     baselines.notebook_train(baselines.NotebookMLP(), *fixtures.spiral_data(64), 1)
     fns = {"notebook": lambda: notebook_trial(epochs)}
-    for s in TARGETS:
-        if isinstance(s, int):
-            fns[s] = lambda s=s: fit_batch(config, fixtures.seeds(s), "cpu")
+    for s in (8, 32):
+        fns[s] = lambda s=s: fit_batch(config, fixtures.seeds(s), "cpu")
     r = best_of(repeats, fns)
     nb = r["notebook"][0]
     out = []
@@ -155,17 +163,18 @@ def main(argv=None) -> int:
     p.add_argument("--epochs", type=int, default=10, help="epochs per trial (default 10)")
     p.add_argument("--repeats", type=int, default=3, help="runs of each, best kept")
     p.add_argument("--h", type=float, default=0.01, help="grid step (default 0.01)")
-    p.add_argument("--scale", type=float, default=1.0,
-                   help="multiply every target by this (CI: 0.5)")
+    p.add_argument("--ci", action="store_true",
+                   help="check the regression thresholds (CI_TARGETS), not the goals")
     args = p.parse_args(argv)
     torch.set_num_threads(1)
     print(f"CPU: {cpu_name()}; torch {torch.__version__}, 1 thread; times are CPU seconds, "
           f"best of {args.repeats} alternating runs", flush=True)
     ok = True
-    for met, target, line in grid_ratios(args.h, args.repeats, args.scale):
-        ok &= _report(line, met, target, args.scale)
+    targets = CI_TARGETS if args.ci else TARGETS
+    for met, target, line in grid_ratios(args.h, args.repeats, targets):
+        ok &= _report(line, met, target)
     for s, ratio, line in sweep_ratios(args.epochs, args.repeats):
-        ok &= _report(line, ratio >= TARGETS[s] * args.scale, TARGETS[s], args.scale)
+        ok &= _report(line, ratio >= targets[s], targets[s])
     return 0 if ok else 1
 
 
@@ -182,8 +191,8 @@ def cpu_name() -> str:
     return platform.processor() or "unknown CPU"
 
 
-def _report(line: str, met: bool, target: float | None, scale: float) -> bool:
-    goal = f"target {target * scale:g}x" if target else "no target"
+def _report(line: str, met: bool, target: float | None) -> bool:
+    goal = f"target {target:g}x" if target else "no target"
     print(f"{'PASS' if met else 'MISS'} ({goal}) {line}", flush=True)
     return met
 
