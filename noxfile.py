@@ -106,17 +106,17 @@ def _merge_base(session) -> str:
 @nox.session(name="bench-compare")
 def bench_compare(session):
     """asv continuous between the merge base with main (or the commit given:
-    `nox -s bench-compare -- COMMIT [--factor F]`) and HEAD, each commit installed into
-    asv's own environment; prints asv's table and fails when a benchmark got slower by
-    more than the factor (default 1.25: the asv suite times CPU seconds, whose spread on a
-    busy machine is ~10%)."""
+    `nox -s bench-compare -- COMMIT [--factor F] [asv options, e.g. -b GridEvaluation]`)
+    and HEAD, each commit installed into asv's own environment; prints asv's table and
+    fails when a benchmark got slower by more than the factor (default 1.25: the asv suite
+    times CPU seconds, whose spread on a busy machine is ~10%)."""
     args = list(session.posargs)
     factor = "1.25"
     if "--factor" in args:
         i = args.index("--factor")
         factor = args[i + 1]
         del args[i:i + 2]
-    base = args.pop(0) if args else _merge_base(session)
+    base = args.pop(0) if args and not args[0].startswith("-") else _merge_base(session)
     session.run("asv", "machine", "--yes")
     session.run("asv", "continuous", "--factor", factor, "--split", "--show-stderr",
                 *args, base, "HEAD")
