@@ -16,9 +16,7 @@ notebook's ways, and check the fast paths give the same answers:
 
     python -m benchmarks.ratios [--epochs 10] [--repeats 3] [--h 0.01] [--ci]
 
-`--ci` checks the regression thresholds instead of the goals (`nox -s speed`, in CI): set
-where a hot path made 2x slower falls below them on both CPU types while a busy machine
-stays above (see CI_TARGETS).
+`--ci` checks half of each goal instead (`nox -s speed`, in CI; see CI_TARGETS).
 
 Times are CPU time of this process (the machine is shared; wall-clock time would count
 the neighbours) with one torch thread, the best of `--repeats` alternating runs; wall
@@ -38,14 +36,12 @@ from suite.datasets import spirals
 from suite.sweep import fit_batch
 
 TARGETS = {"grid": 20.0, "generic": 5.0, 8: 20.0, 32: 40.0, "bound": 3.0}
-# Regression thresholds. Half of each goal would let a 2x slower hot path through where
-# the suite is well above its goal, so each is ~0.6x the lower ratio measured on the two
-# CPU types (sweeps: 27x and 51x on the Intel Xeon per issue 15, 31x and 48x on the AMD
-# EPYC; the map's Intel figure is not measured yet, so its threshold is the goal, about
-# half the AMD's 31-41x), and best-of-5 CPU time keeps a busy machine's spread to ~15%.
-# "bound": the map's CPU time may be at most this many times its compute bound (1.0-1.2x
-# measured on the AMD): 2x slower fails.
-CI_TARGETS = {"grid": 20.0, "generic": 15.0, 8: 16.0, 32: 29.0, "bound": 1.9}
+# CI's thresholds: half of each goal (the bound: twice its factor), which holds with margin
+# on both CPU types on a busy machine. They guard the claims; a hot path made 2x slower is
+# caught by benchmarks/hot_paths.py, which compares HEAD with its merge base side by side
+# (the notebook's own time moves with the machine's load, so a ratio to it is a coarse
+# yardstick: a 2x slower training step still measured 21.6x and 35.2x here).
+CI_TARGETS = {k: v / 2 for k, v in TARGETS.items()} | {"bound": 2 * TARGETS["bound"]}
 
 
 def best_of(repeats: int, fns: dict) -> dict:
