@@ -1,10 +1,10 @@
 """The suite's hot paths of this checkout against those of another commit, side by side:
 each commit's code runs in its own processes, alternating, and the best CPU time of each
 path is compared. Exit status 1 when a path of this checkout is slower than the other's by
-more than `--factor` (default 1.5: a hot path made 2x slower fails, while the best of
+more than `--factor` (default 1.4: a hot path made 2x slower fails, while the best of
 several alternating runs on CPU time keeps a busy machine's spread to ~15%).
 
-    python -m benchmarks.hot_paths [BASE] [--factor 1.5] [--rounds 5]
+    python -m benchmarks.hot_paths [BASE] [--factor 1.4] [--rounds 3]
 
 BASE is a commit (default: the merge base with main, or HEAD~1 on main itself); it is
 checked out with `git worktree add --detach` into a temporary folder and removed after.
@@ -99,7 +99,7 @@ def run_in(tree: Path) -> dict:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("base", nargs="?", help="commit to compare with (default: merge base)")
-    p.add_argument("--factor", type=float, default=1.5)
+    p.add_argument("--factor", type=float, default=1.4)
     p.add_argument("--rounds", type=int, default=3, help="alternating processes per side")
     p.add_argument("--measure", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
