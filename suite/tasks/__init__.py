@@ -10,11 +10,13 @@ from suite.tasks import (
     optimizer_paths,
     segmentation_class_area,
     supervised,
+    tabular,
 )
 from suite.tasks.base import Task, TrialOutcome
 
 TASKS: dict[str, Task] = {
     "supervised": supervised.TASK,
+    "tabular": tabular.TASK,
     "mnist": mnist.TASK,
     "mnist-search": mnist_search.TASK,
     "optimizer-path": optimizer_paths.TASK,
@@ -26,6 +28,11 @@ TASKS: dict[str, Task] = {
 
 
 def get(name: str) -> Task:
+    """The task called `name`: shipped, or from an installed plug-in (`suite.plugins`)."""
+    if name not in TASKS:
+        from suite import plugins
+
+        plugins.load_installed()
     if name not in TASKS:
         valid = ", ".join(sorted(TASKS))
         raise UnknownNameError(
