@@ -24,7 +24,7 @@ def cpu_children() -> float:
     return r.ru_utime + r.ru_stime
 
 
-def time_study(name: str, workers: int, quick: bool, env: dict) -> tuple[float, float]:
+def measure_study(name: str, workers: int, quick: bool, env: dict) -> tuple[float, float]:
     """(wall, CPU) seconds of one `suite run` of the study into a fresh store."""
     with tempfile.TemporaryDirectory() as tmp:
         cmd = [sys.executable, "-m", "suite", "run", name, "--store", str(Path(tmp) / "t.db"),
@@ -55,7 +55,7 @@ def main(argv=None) -> int:
     total_wall = total_cpu = 0.0
     for name in names:
         load = os.getloadavg()[0]
-        wall, cpu = time_study(name, args.workers, args.quick, env)
+        wall, cpu = measure_study(name, args.workers, args.quick, env)
         total_wall, total_cpu = total_wall + wall, total_cpu + cpu
         print(f"| {name} | {wall:.1f} | {cpu:.1f} | {load:.1f} |", flush=True)
     print(f"| **all {len(names)}** | **{total_wall:.1f}** | **{total_cpu:.1f}** | |")
