@@ -30,6 +30,12 @@ def test_a_moved_accuracy_and_a_changed_diagnosis_are_named():
     assert "diagnosis: golden 'fine', now 'overfitting (1/2)'" in lines[1]
 
 
+def test_timings_are_not_compared():
+    golden = "lr,n,tpe_seconds_to_tol_mean,final_loss_mean\n0.1,2,0.129,0.5\n"
+    assert check.compare("s", golden, golden.replace("0.129", "0.276")) == []
+    assert check.compare("s", golden, golden.replace("0.5\n", "0.6\n")) != []
+
+
 def test_new_columns_and_missing_rows_are_reported():
     assert "columns changed" in check.compare("s", GOLDEN, GOLDEN.replace("lr,", "rate,"))[0]
     assert "3 rows in the golden copy" not in check.compare("s", GOLDEN, GOLDEN)

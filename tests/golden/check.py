@@ -19,7 +19,9 @@ deviation over a few seeds carries through unchanged in relative terms. A traine
 whose rounding differs can also end a step elsewhere and change an accuracy by a whole
 example (1/n): that is a real difference between two runs and is reported as one, not
 hidden by the tolerance. A difference within 1e-4 relative is labelled "low bits" in the
-diff, a larger one "changed".
+diff, a larger one "changed". Timings are not results: columns of metrics named
+`*seconds*` (the suite's convention for wall-clock metrics, e.g. the class-area studies'
+`tpe_seconds_to_tol`) are kept in the golden copy but not compared.
 """
 
 import argparse
@@ -62,7 +64,7 @@ def compare(study: str, golden: str, fresh: str) -> list[str]:
     for i, (a, b) in enumerate(zip(old[1:], new[1:], strict=False), start=1):
         key = _row_key(header, a)
         for col, x, y in zip(header, a, b, strict=False):
-            if x == y:
+            if x == y or "seconds" in col:
                 continue
             fx, fy = _number(x), _number(y)
             if fx is None or fy is None:
@@ -119,7 +121,14 @@ def main(argv=None) -> int:
     names = args.study or studies()
     problems = []
     for name in names:
-        text = fresh_results(name, args.store)
+        try:
+            text = fresh_results(name, args.store)
+        except subprocess.CalledProcessError as e:
+            why = (e.stderr or "").strip().splitlines()[-1:] if isinstance(e.stderr, str) else []
+            problems.append(f"{name}: `{' '.join(e.cmd[2:5])}` failed (exit {e.returncode})"
+                            + (f": {why[0]}" if why else ""))
+            print(f"FAIL {name}", flush=True)
+            continue
         path = HERE / f"{name}.csv"
         if args.update:
             path.write_text(text)
