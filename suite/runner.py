@@ -58,8 +58,8 @@ def execute_group(jobs: list[Job]) -> list[tuple[dict, dict, dict]]:
     torch.set_num_threads(first.threads)
     device = environment.resolve_device(first.device)
     started, t0 = now(), time.perf_counter()
-    for path in first.plugin_files:
-        plugins.load_file(path)
+    for ref in first.plugin_files:
+        plugins.load_reference(ref)
     task = tasks.get(first.spec.config["task"])
     config = with_runtime(task, first.spec.config, first.runtime)
     if len(jobs) == 1:

@@ -255,3 +255,12 @@ def test_the_readme_section_runs_as_written(tmp_path, monkeypatch):
     assert scope["long_curves"].empty and len(scope["per_trial"]) == 20
     assert Path(scope["index"]).is_file()
     assert {"test_error_low", "test_error_high"} <= set(scope["per_config"].columns)
+
+
+@pytest.mark.slow
+def test_worker_processes_load_the_study_s_plug_in_file(study_dir):
+    study = suite.load(study_dir / "sine.toml")
+    suite.run(study, study_dir / "serial.db")
+    assert suite.run(study, study_dir / "pool.db", workers=2).completed == 20
+    serial, pool = (suite.trials(study, study_dir / f"{n}.db") for n in ("serial", "pool"))
+    assert pool["test_error"].tolist() == serial["test_error"].tolist()
