@@ -206,6 +206,10 @@ def test_the_installed_example_plug_in_end_to_end(tmp_path):
     bare = run_cli("run", study, "--quick", "--store", tmp_path / "t.db")  # not installed
     assert bare.returncode == 2 and "Unknown" not in bare.stderr
     assert "the 'task.kind' value of study 'rings-features' must be one of" in bare.stderr
+    bare = run_cli("verify", "--store", store, "--sample", "1")
+    assert bare.returncode == 2
+    assert re.search(r"it needs the plug-in task 'rings' from suite-rings 0\.1\.0 \(code "
+                     r"[0-9a-f]{16}\), which is not installed or loaded here", bare.stdout)
 
 
 def test_results_compact_fits_100_columns_and_csv_floats_round_trip(study_dir, capsys):
