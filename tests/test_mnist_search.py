@@ -8,7 +8,7 @@ import optuna
 import pytest
 import torch
 
-from suite import registry, spec
+from suite import mnist, registry, spec
 from suite.errors import DeclarationError
 from suite.planning import checkpoint_key, plan
 from suite.runner import run_study
@@ -16,8 +16,7 @@ from suite.seeding import TrialSeeds
 from suite.store import Store
 from suite.tasks import mnist_search
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-SHARED = REPO_ROOT.parent / "shared" / "data" / "mnist"
+SHARED = mnist.SHIPPED  # the official test set, shipped inside the package
 
 TINY = """
 name = "tiny-search"
@@ -158,8 +157,6 @@ def test_search_records_every_trial_and_retrains_the_best(tiny):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not (SHARED / "t10k-images-idx3-ubyte.gz").is_file(),
-                    reason=f"the shipped MNIST test set is not at {SHARED}")
 def test_quick_search_study_on_the_shipped_data(tmp_path):
     torch.set_num_threads(1)
     study = registry.load("mnist-search", quick=True)
