@@ -9,7 +9,7 @@ import sys
 
 from suite import __version__, registry
 from suite.errors import SuiteError
-from suite.executors import EXECUTORS, SCHEDULER_ENV, make_executor
+from suite.executors import EXECUTORS, SCHEDULER_ENV
 
 FORMATS = ("table", "csv", "json")
 
@@ -18,7 +18,8 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="suite", description=__doc__.splitlines()[0])
     p.add_argument("--version", action="version", version=f"suite {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
-    sub.add_parser("list", help="list the shipped studies")
+    sub.add_parser("list", help="list the shipped studies and the tasks, with where each "
+                   "task comes from")
     show = sub.add_parser("show", help="show a study's declaration and its plan")
     show.add_argument("study", help="a shipped study's name or a path to a .toml file")
     show.add_argument("--quick", action="store_true", help="the quick variant")
@@ -43,8 +44,9 @@ def _parser() -> argparse.ArgumentParser:
                      help="torch threads per trial (recorded; changes low-order bits)")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
     run.add_argument("--data-root", help="folder with the data files of tasks that read them "
-                     "(MNIST); default: $SUITE_DATA_ROOT, else ~/.cache/suite/data when it holds "
-                     "them, else the MNIST test set shipped with the suite")
+                     "(MNIST, the tabular task's relative paths); default for MNIST: "
+                     "$SUITE_DATA_ROOT, else ~/.cache/suite/data when it holds them, else "
+                     "the MNIST test set shipped with the suite")
     run.add_argument("--download", action="store_true",
                      help="let tasks fetch missing data files (needs internet)")
     res = sub.add_parser("results", help="per-configuration statistics over seeds")
@@ -53,6 +55,8 @@ def _parser() -> argparse.ArgumentParser:
     res.add_argument("--quick", action="store_true", help="the quick variant's trials")
     res.add_argument("--format", choices=FORMATS, default="table")
     res.add_argument("--trials", action="store_true", help="one row per trial, not per config")
+    res.add_argument("--wide", action="store_true", help="the table with every column (mean "
+                     "and std of each metric apart), not the compact one")
     rep = sub.add_parser("report", help="write the HTML report of every study in the store")
     _store_arg(rep)
     rep.add_argument("--out", default="reports/site", help="folder (default: reports/site)")
@@ -62,6 +66,8 @@ def _parser() -> argparse.ArgumentParser:
     ver.add_argument("--sample", type=_positive, help="re-run K trials (default: all)")
     ver.add_argument("--study", help="only this study's trials")
     ver.add_argument("--seed", type=int, default=0, help="seed of the sample (default: 0)")
+    ver.add_argument("--data-root", help="folder with the data files of tasks that read them "
+                     "(as for run)")
     return p
 
 
@@ -118,9 +124,22 @@ def _first_line(error: Exception) -> str:
 
 
 def cmd_list(args) -> int:
+    from suite import plugins, tasks
+
+    print("Studies:")
     for name in registry.names():
         study = registry.load(name)
-        print(f"{name:<24} {study.description.splitlines()[0] if study.description else ''}")
+        print(f"  {name:<24} {study.description.splitlines()[0] if study.description else ''}")
+    plugins.load_installed()
+    print("\nTasks (kind = NAME in a study's [task]), and where each comes from:")
+    for name in sorted(tasks.TASKS):
+        print(f"  {name:<24} {plugins.describe('task', name)}")
+    for kind in ("dataset", "model", "figure"):
+        extra = sorted(n for k, n in plugins.registered() if k == kind)
+        if extra:
+            print(f"\nPlug-in {kind}s:")
+            for name in extra:
+                print(f"  {name:<24} {plugins.describe(kind, name)}")
     return 0
 
 
@@ -147,21 +166,13 @@ def cmd_show(args) -> int:
 
 
 def cmd_run(args) -> int:
-    from suite.runner import run_study
-    from suite.store import Store
+    from suite import api
 
-    study = registry.load(args.study, quick=args.quick)
-    make_executor(args.executor, args.workers, args.scheduler)  # refused before the store
-    store = Store(args.store)
-    try:
-        summary = run_study(study, store, device=args.device, workers=args.workers,
-                            seeds=args.seeds, threads=args.threads, executor=args.executor,
-                            scheduler=args.scheduler,
-                            command=_command_line(), progress=not args.no_progress,
-                            runtime={"data_root": args.data_root,
-                                     "download": args.download or None})
-    finally:
-        store.close()
+    summary = api.run(registry.load(args.study, quick=args.quick), args.store,
+                      seeds=args.seeds, device=args.device, workers=args.workers,
+                      threads=args.threads, executor=args.executor, scheduler=args.scheduler,
+                      data_root=args.data_root, download=args.download,
+                      progress=not args.no_progress, command=_command_line())
     print(summary.line())
     return 0
 
@@ -175,66 +186,94 @@ def _command_line() -> str:
 
 
 def cmd_results(args) -> int:
-    from suite import analysis
-    from suite.store import Store
+    from suite import api
 
     study = registry.load(args.study, quick=args.quick)
-    store = Store(args.store, create=False)
-    try:
-        rows = _rows(store, study)
-        curves = {r["trial_id"]: store.curves(r["trial_id"]) for r in rows}
-    finally:
-        store.close()
-    frame = analysis.trials_frame(rows, study.metrics, curves)
-    if not args.trials:
-        frame = analysis.summary(frame, [a.name for a in study.axes], study.metrics)
+    with api.open_store(args.store) as s:
+        if args.trials:
+            frame = api.trials(study, s)
+        elif args.format != "table" or args.wide:
+            frame = api.summary(study, s)
+        else:
+            print(compact(api.results(study, s), [a.name for a in study.axes], study.metrics))
+            return 0
     print(_render(frame, args.format))
     return 0
 
 
-def _rows(store, study) -> list[dict]:
-    from suite.runner import variant_of
-
-    variant = variant_of(study)
-    rows = store.trials(study.name, variant)
-    if not rows:
-        others = [v for v in store.variants(study.name) if v != variant]
-        hint = f" It has {others[0]} trials: add or drop --quick." if others else ""
-        raise SuiteError(f"The store {store.label} holds no {variant} trials of study "
-                         f"'{study.name}'.{hint}")
-    return rows
-
-
 def _render(frame, fmt: str) -> str:
+    """CSV and JSON with every float in Python's shortest round-trip form (repr: 0.634,
+    not 0.63400000000000001), losing nothing; a table rounded for reading."""
     if fmt == "csv":
-        return frame.to_csv(index=False, float_format="%.17g").rstrip("\n")
+        return frame.to_csv(index=False).rstrip("\n")
     if fmt == "json":
-        return frame.to_json(orient="records", double_precision=15)
+        import json
+
+        from suite.report import records
+
+        return json.dumps(records(frame))
     return frame.to_string(index=False, float_format=lambda v: f"{v:.4f}")
 
 
-def cmd_report(args) -> int:
-    from suite.report import build_site
-    from suite.store import Store
+WIDTH = 100  # the compact table fits a terminal this wide
 
-    store = Store(args.store, create=False)
-    try:
-        pages = build_site(store, args.out, args.study)
-    finally:
-        store.close()
-    print(f"Wrote {len(pages)} study page(s) and {args.out}/index.html.")
+
+def compact(frame, axes: list[str], metrics) -> str:
+    """Per configuration: its labels, each metric as `mean [low, high]` (3 significant
+    digits; the 95% t interval), n, diverged, the diagnosis. Columns that do not fit in
+    WIDTH characters go to a further block, which repeats the labels."""
+    columns = [(a, [str(v) for v in frame[a]]) for a in axes]
+    cells = [(m, [_interval(r[f"{m}_mean"], r[f"{m}_low"], r[f"{m}_high"])
+                  for _, r in frame.iterrows()]) for m in metrics]
+    cells += [(c, [str(v) for v in frame[c]]) for c in ("n", "diverged", "diagnosis")
+              if c in frame.columns]
+    blocks, block = [], []
+    for col in cells:
+        if block and _width(columns + block + [col]) > WIDTH:
+            blocks.append(block)
+            block = []
+        block.append(col)
+    blocks.append(block)
+    text = "\n\n".join(_lines(columns + b) for b in blocks)
+    return text + "\nmean [95% t interval] over seeds; --wide: means and stds; --format csv|json."
+
+
+def _width(columns) -> int:
+    return sum(max(len(h), *map(len, c)) for h, c in columns) + 2 * (len(columns) - 1)
+
+
+def _lines(columns) -> str:
+    widths = [max(len(h), *map(len, c)) for h, c in columns]
+    rows = [[h for h, _ in columns]] + [list(r) for r in zip(*(c for _, c in columns),
+                                                                strict=True)]
+    return "\n".join("  ".join(v.rjust(w) for v, w in zip(r, widths, strict=True)).rstrip()
+                     for r in rows)
+
+
+def _interval(mean, low, high) -> str:
+    import math
+
+    def g(v):
+        return "-" if v is None or math.isnan(v) else f"{v:.3g}"
+
+    if mean is None or math.isnan(mean):
+        return "undefined"
+    return g(mean) if low is None or math.isnan(low) else f"{g(mean)} [{g(low)}, {g(high)}]"
+
+
+def cmd_report(args) -> int:
+    from suite import api
+
+    index = api.render_report(args.store, args.out, args.study)
+    print(f"Wrote the report of {len(args.study) if args.study else 'every'} study to {index}.")
     return 0
 
 
 def cmd_verify(args) -> int:
-    from suite.store import Store
-    from suite.verify import verify
+    from suite import api
 
-    store = Store(args.store, create=False)
-    try:
-        return verify(store, study=args.study, sample=args.sample, seed=args.seed)
-    finally:
-        store.close()
+    return api.verify_store(args.store, study=args.study, sample=args.sample, seed=args.seed,
+                            data_root=args.data_root)
 
 
 COMMANDS = {"list": cmd_list, "show": cmd_show, "run": cmd_run, "results": cmd_results,

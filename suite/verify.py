@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from suite import __version__, environment, numerics, tasks
+from suite import __version__, environment, numerics, plugins, tasks
 from suite.errors import SuiteError
 from suite.planning import TrialSpec, digest, identity, stable_config
 from suite.runner import Job, execute
@@ -113,17 +113,18 @@ def device_for(stored: str) -> tuple[str | None, str]:
     return None, f"it ran on {stored}, which this machine does not have"
 
 
-def check_trial(store: Store, row: dict, threads: int) -> Check:
+def check_trial(store: Store, row: dict, threads: int, unloadable: str = "",
+                runtime: dict | None = None) -> Check:
     check = Check(row)
     device, note = device_for(row["device"])
-    if device is None:
-        check.skipped = note
+    if device is None or unloadable or plugins.missing(row["config"]):
+        check.skipped = unloadable or plugins.missing(row["config"]) or note
         return check
     spec = rebuild(row)
     check.differences = identity_differences(row, spec)
     t0 = time.perf_counter()
     new, new_curves, new_blobs = execute(Job(spec, row["variant"], device, threads,
-                                             row["run_id"]))
+                                             row["run_id"], runtime=runtime or {}))
     check.seconds = time.perf_counter() - t0
     blobs = {name: store.blob(row["trial_id"], name) for name in store.blob_names(row["trial_id"])}
     check.differences += outcome_differences(row, store.curves(row["trial_id"]), blobs, new,
@@ -173,8 +174,23 @@ def _flat_settings(settings: dict) -> str:
     return ", ".join(f"{k} {v!r}" for k, v in _flatten(settings).items())
 
 
+def load_plugins(store: Store, variants) -> dict[tuple[str, str], str]:
+    """Load the installed plug-ins and the plug-in files each stored study names (from
+    its study file's folder); returns why a study variant's files could not be loaded."""
+    plugins.load_installed()
+    entries = {(s["name"], s["variant"]): s for s in store.studies()}
+    out = {}
+    for key in sorted(variants):
+        raw, source = store.declaration(*key) or {}, entries.get(key, {}).get("source", "")
+        try:
+            plugins.load_declared(raw, source)
+        except plugins.PluginError as e:
+            out[key] = f"its plug-in could not be loaded: {e}"
+    return out
+
+
 def verify(store: Store, study: str | None = None, sample: int | None = None,
-           seed: int = 0, out=None) -> int:
+           seed: int = 0, out=None, runtime: dict | None = None) -> int:
     """Re-run the selected trials, print one line each and a summary; returns the exit
     status: 0 all match, 1 any mismatch, 2 none mismatched but some could not be re-run."""
     out = out or sys.stdout
@@ -183,10 +199,12 @@ def verify(store: Store, study: str | None = None, sample: int | None = None,
         raise SuiteError(f"The store {store.label} holds no trials to verify.")
     chosen = select(rows, sample, seed)
     runs, settings = _runs(store, chosen), numerics.trial_record()
+    unloadable = load_plugins(store, {(r["study"], r["variant"]) for r in chosen})
     checks = []
     for row in chosen:
         env = runs.get(row["run_id"], {}).get("environment", {})
-        check = check_trial(store, row, int(env.get("threads", 1)))
+        check = check_trial(store, row, int(env.get("threads", 1)),
+                            unloadable.get((row["study"], row["variant"]), ""), runtime)
         note = numerics_note(env.get("numerics"), settings)
         if note and not check.skipped:
             check.notes.append(note)
