@@ -35,7 +35,7 @@ def quick(session):
     """Every shipped study's quick variant, end to end, into one store."""
     store = session.posargs[0] if session.posargs else "quick.db"
     for name in session.run(PYTHON, "-c",
-                            "from suite import registry; print(*registry.names())",
+                            "from suite.study import shipped; print(*shipped.names())",
                             silent=True).split():
         session.run(PYTHON, "-m", "suite", "run", name, "--quick", "--store", store,
                     "--no-progress")

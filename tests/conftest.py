@@ -14,10 +14,11 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 
 torch.set_num_threads(1)
 
-# The MNIST studies read the official test set shipped inside the package (suite/data/mnist),
+# The MNIST studies read the official test set shipped inside the package
+# (suite/training/data/mnist),
 # also when this machine's ~/.cache/suite/data holds other MNIST files: the tests' numbers
 # must not depend on the machine. A SUITE_DATA_ROOT set by the caller still wins.
-os.environ.setdefault("SUITE_DATA_ROOT", str(REPO_ROOT / "suite" / "data" / "mnist"))
+os.environ.setdefault("SUITE_DATA_ROOT", str(REPO_ROOT / "suite" / "training" / "data" / "mnist"))
 
 
 def run_cli(*args, cwd=None, timeout=300, check=False) -> subprocess.CompletedProcess:
