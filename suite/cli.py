@@ -151,6 +151,10 @@ def cmd_show(args) -> int:
     print(f"{study.name}{' (quick)' if study.quick else ''}: {study.description}")
     print(f"source:     {study.source}")
     print(f"task:       {study.task.name} - {study.task.description}")
+    from suite import plugins
+
+    if plugins.is_plugin_task(study.task.name):
+        print(f"plug-in:    {plugins.describe('task', study.task.name)}")
     for axis in study.axes:
         if not axis.searched:
             print(f"scientific: {axis.name} = {[v.label for v in axis.values]}")

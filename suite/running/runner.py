@@ -57,8 +57,8 @@ def execute_group(jobs: list[Job]) -> list[tuple[dict, dict, dict]]:
     first = jobs[0]
     device = environment.resolve_device(first.device)
     started, t0 = now(), time.perf_counter()
-    for path in first.plugin_files:
-        plugins.load_file(path)
+    for ref in first.plugin_files:
+        plugins.load_reference(ref)
     task = tasks.get(first.spec.config["task"])
     config = with_runtime(task, first.spec.config, first.runtime)
     # The trial's own numeric settings (IEEE float32, ...: numerics.TRIAL), whatever this
