@@ -42,9 +42,9 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     sys.path.insert(0, str(ROOT))
     from benchmarks.ratios import cpu_name
-    from suite import registry
+    from suite.study import shipped
 
-    names = args.study or list(registry.names())
+    names = args.study or list(shipped.names())
     env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     shared = ROOT.parent / "shared" / "data" / "mnist"
     if "SUITE_DATA_ROOT" not in env and shared.is_dir():

@@ -37,10 +37,10 @@ def _imports():
                 continue
         raise ImportError(f"none of {names}")
 
-    grid = first("suite.figures.grid", "suite.analysis.grid", "suite.grid")
-    sweep = first("suite.training.sweep", "suite.sweep")
+    grid = first("suite.figures.decision_grid", "suite.grid")
+    sweep = first("suite.training.stacked_seeds", "suite.sweep")
     supervised = first("suite.tasks.supervised")
-    seeding = first("suite.study.seeding", "suite.running.seeding", "suite.seeding")
+    seeding = first("suite.seeding")
     return grid, sweep, supervised, seeding
 
 

@@ -1,16 +1,17 @@
 """Measure, side by side in one run, the two speed-ups the suite claims over the spiral
 notebook's ways, and check the fast paths give the same answers:
 
-1. Decision map: `suite.grid.class_map` against the notebook's `compare_pred` way (a
-   float64 meshgrid, one forward pass over the whole grid) on its grid: h = 0.01 over a
-   trained 2-10-10-10-1 MLP's validation box +-1. Targets: >= 20x, same class at every
-   point, and within 3x of this machine's compute bound for the map's FLOPs (the dense
-   map's multiply-adds at the rate of a large float32 matmul on one thread, measured in
-   this run and printed beside). The same for the notebook's own MultiLayerModel class
-   handed to `class_map` as it is (the generic path: torch.fx finds its chain), >= 5x; a
-   module torch.fx cannot trace (its own forward in chunks) is printed, without a target.
-2. Seed sweep: trials per second of `suite.sweep.fit_batch` (S seeds as one stacked
-   model, everything a trial records included) against the notebook's `train` (a
+1. Decision map: `suite.figures.decision_grid.class_map` against the notebook's
+   `compare_pred` way (a float64 meshgrid, one forward pass over the whole grid) on its
+   grid: h = 0.01 over a trained 2-10-10-10-1 MLP's validation box +-1. Targets: >= 20x,
+   same class at every point, and within 3x of this machine's compute bound for the map's
+   FLOPs (the dense map's multiply-adds at the rate of a large float32 matmul on one
+   thread, measured in this run and printed beside). The same for the notebook's own
+   MultiLayerModel class handed to `class_map` as it is (the generic path: torch.fx finds
+   its chain), >= 5x; a module torch.fx cannot trace (its own forward in chunks) is
+   printed, without a target.
+2. Seed sweep: trials per second of `suite.training.stacked_seeds.fit_batch` (S seeds as
+   one stacked model, everything a trial records included) against the notebook's `train` (a
    DataLoader(shuffle=True) loop over an nn.Module, one trial at a time). Targets:
    >= 20x for 8 seeds, >= 40x for 32.
 
@@ -31,9 +32,9 @@ import numpy as np
 import torch
 
 from benchmarks import baselines, fixtures
-from suite import grid
-from suite.datasets import spirals
-from suite.sweep import fit_batch
+from suite.figures import decision_grid
+from suite.training.datasets import spirals
+from suite.training.stacked_seeds import fit_batch
 
 TARGETS = {"grid": 20.0, "generic": 5.0, 8: 20.0, 32: 40.0, "bound": 3.0}
 # CI's thresholds: half of each goal (the bound: twice its factor), which holds with margin
@@ -100,9 +101,9 @@ def grid_ratios(h: float, repeats: int, targets: dict) -> list[tuple[bool, str]]
     stats: dict = {}
     r = best_of(repeats, {
         "notebook": lambda: baselines.notebook_classes(notebook_model, xr, yr, h),
-        "suite": lambda: grid.class_map(model, "mse", xr, yr, h, stats=stats),
-        "generic": lambda: grid.class_map(notebook_model, "mse", xr, yr, h),
-        "opaque": lambda: grid.class_map(Opaque(notebook_model), "mse", xr, yr, h)})
+        "suite": lambda: decision_grid.class_map(model, "mse", xr, yr, h, stats=stats),
+        "generic": lambda: decision_grid.class_map(notebook_model, "mse", xr, yr, h),
+        "opaque": lambda: decision_grid.class_map(Opaque(notebook_model), "mse", xr, yr, h)})
     rate = matmul_rate(repeats)
     z_nb = r["notebook"][2]
     bound = map_flops(model, z_nb.size) / rate

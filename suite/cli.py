@@ -7,9 +7,10 @@ import argparse
 import os
 import sys
 
-from suite import __version__, registry
+from suite import __version__
 from suite.errors import SuiteError
-from suite.executors import EXECUTORS, SCHEDULER_ENV
+from suite.running.executors import EXECUTORS, SCHEDULER_ENV
+from suite.study import shipped
 
 FORMATS = ("table", "csv", "json")
 
@@ -45,7 +46,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
     run.add_argument("--data-root", help="folder with the data files of tasks that read them "
                      "(MNIST, the tabular task's relative paths); default for MNIST: "
-                     "$SUITE_DATA_ROOT, else ~/.cache/suite/data")
+                     "$SUITE_DATA_ROOT, else ~/.cache/suite/data when it holds them, else "
+                     "the MNIST test set shipped with the suite")
     run.add_argument("--download", action="store_true",
                      help="let tasks fetch missing data files (needs internet)")
     res = sub.add_parser("results", help="per-configuration statistics over seeds")
@@ -126,8 +128,8 @@ def cmd_list(args) -> int:
     from suite import plugins, tasks
 
     print("Studies:")
-    for name in registry.names():
-        study = registry.load(name)
+    for name in shipped.names():
+        study = shipped.load(name)
         print(f"  {name:<24} {study.description.splitlines()[0] if study.description else ''}")
     plugins.load_installed()
     print("\nTasks (kind = NAME in a study's [task]), and where each comes from:")
@@ -143,15 +145,24 @@ def cmd_list(args) -> int:
 
 
 def cmd_show(args) -> int:
-    from suite.planning import plan
+    from suite.study.planning import plan
 
-    study = registry.load(args.study, quick=args.quick)
+    study = shipped.load(args.study, quick=args.quick)
     print(f"{study.name}{' (quick)' if study.quick else ''}: {study.description}")
     print(f"source:     {study.source}")
     print(f"task:       {study.task.name} - {study.task.description}")
+    from suite import plugins
+
+    if plugins.is_plugin_task(study.task.name):
+        print(f"plug-in:    {plugins.describe('task', study.task.name)}")
     for axis in study.axes:
-        print(f"scientific: {axis.name} = {[v.label for v in axis.values]}")
+        if not axis.searched:
+            print(f"scientific: {axis.name} = {[v.label for v in axis.values]}")
     print(f"nuisance:   seeds = {study.seeds}, root_seed = {study.root_seed}")
+    for axis in study.axes:
+        if axis.searched:
+            print(f"nuisance:   {axis.name} = {[v.label for v in axis.values]} (searched per "
+                  "scientific value)")
     resolved = {**study.task.defaults(), **study.fixed}
     varied = study.scientific_keys()
     for key, value in resolved.items():
@@ -167,7 +178,7 @@ def cmd_show(args) -> int:
 def cmd_run(args) -> int:
     from suite import api
 
-    summary = api.run(registry.load(args.study, quick=args.quick), args.store,
+    summary = api.run(shipped.load(args.study, quick=args.quick), args.store,
                       seeds=args.seeds, device=args.device, workers=args.workers,
                       threads=args.threads, executor=args.executor, scheduler=args.scheduler,
                       data_root=args.data_root, download=args.download,
@@ -187,7 +198,7 @@ def _command_line() -> str:
 def cmd_results(args) -> int:
     from suite import api
 
-    study = registry.load(args.study, quick=args.quick)
+    study = shipped.load(args.study, quick=args.quick)
     with api.open_store(args.store) as s:
         if args.trials:
             frame = api.trials(study, s)
@@ -208,7 +219,7 @@ def _render(frame, fmt: str) -> str:
     if fmt == "json":
         import json
 
-        from suite.report import records
+        from suite.report.site import records
 
         return json.dumps(records(frame))
     return frame.to_string(index=False, float_format=lambda v: f"{v:.4f}")

@@ -1,16 +1,17 @@
-"""The fast decision-map grids (suite.grid): same classes as the notebook's way, the
-meshgrid layout whatever the chunk, a plain path for models it cannot speed up."""
+"""The fast decision-map grids (suite.figures.decision_grid): same classes as the
+notebook's way, the meshgrid layout whatever the chunk, a plain path for models it cannot
+speed up."""
 
 import numpy as np
 import pytest
 import torch
 
 from benchmarks import baselines
-from suite import grid
+from suite.figures import decision_grid as grid
 from suite.seeding import derive
-from suite.sweep import fit_batch
 from suite.tasks import supervised
-from suite.training import predict_labels
+from suite.training.recipe import predict_labels
+from suite.training.stacked_seeds import fit_batch
 
 torch.set_num_threads(1)
 
@@ -154,8 +155,8 @@ class MultiLayerModel(torch.nn.Module):
 def notebook_models():
     """The notebook's 3 x 10 model trained its way (MSE, SGD 0.1, batch 32) from three
     seeds, each with the suite MLP holding the same weights and the validation box +-1."""
-    from suite.datasets import spirals
-    from suite.models import MLP
+    from suite.training.datasets import spirals
+    from suite.training.models import MLP
 
     out = []
     for seed in (1, 2, 3):

@@ -13,8 +13,8 @@ from typing import Any
 
 import torch
 
-from suite.params import Param
 from suite.seeding import TrialSeeds
+from suite.tasks.params import Param
 
 STATUSES = ("ok", "diverged")
 

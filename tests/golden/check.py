@@ -90,9 +90,9 @@ def _row_key(header: list[str], row: list[str]) -> str:
 
 def studies() -> list[str]:
     sys.path.insert(0, str(ROOT))
-    from suite import registry
+    from suite.study import shipped
 
-    return list(registry.names())
+    return list(shipped.names())
 
 
 def fresh_results(study: str, store: str | None) -> str:
