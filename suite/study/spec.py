@@ -97,7 +97,8 @@ class Study:
     reference: dict = field(default_factory=dict)
     claims: tuple = ()  # suite.analysis.claims.Claim, validated against the full variant
     declaration: dict = field(default_factory=dict, compare=False)
-    # plug-in files the declaration loads (absolute paths; worker processes load them too)
+    # plug-in files the declaration loads, as absolute paths, 'PATH:ATTRIBUTE' for the
+    # task's own file (`suite.plugins.load_reference`: worker processes load them too)
     plugin_files: tuple[str, ...] = field(default=(), compare=False)
 
     def scientific_keys(self) -> set[str]:
@@ -244,9 +245,9 @@ def _task(raw, c) -> tuple[Task, dict]:
     if isinstance(kind, str) and plugins.is_file_kind(kind):
         file, _, attribute = kind.partition(":")
         task = plugins.task_from_file(c.base / file, attribute or "TASK", c.source)
-        path = str((c.base / file).resolve())
-        if path not in c.files:
-            c.files.append(path)
+        ref = f"{(c.base / file).resolve()}:{attribute or 'TASK'}"  # workers load it too
+        if ref not in c.files:
+            c.files.append(ref)
         return task, params
     if kind not in tasks.TASKS:
         plugins.load_installed()
