@@ -7,7 +7,7 @@ import json
 import sqlite3
 
 import pytest
-from conftest import SHARED_MNIST, run_cli
+from conftest import run_cli
 
 from suite.publish import store_digest
 from suite.store import Store
@@ -20,8 +20,6 @@ pytestmark = pytest.mark.slow  # about a minute on an idle 2-core machine: every
 
 @pytest.fixture(scope="module")
 def published(tmp_path_factory):
-    if not SHARED_MNIST.is_dir():
-        pytest.skip(f"no offline MNIST copy at {SHARED_MNIST}")
     root = tmp_path_factory.mktemp("publish")
     args = ["publish", "--quick", "--store", root / "p.db", "--no-progress"]
     first = run_cli(*args, "--out", root / "site", "--verify-sample", "3", timeout=900)
