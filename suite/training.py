@@ -30,8 +30,18 @@ class History:
     train_loss: list[float] = field(default_factory=list)
     val_loss: list[float] = field(default_factory=list)
     val_accuracy: list[float] = field(default_factory=list)
-    diverged: str = ""  # why the trial counts as diverged; "" when it did not
+    diverged: str = ""  # why the trial diverged (a non-finite loss); "" when it did not
     best_epoch: int | None = None  # 1-based epoch whose weights were restored (early stopping)
+    stalled: str = ""  # why the trial stalled (`stall_reason`); "" when it did not
+
+    @property
+    def status(self) -> str:
+        """The trial's outcome (`suite.tasks.base.STATUSES`): diverged, stalled or ok."""
+        return "diverged" if self.diverged else "stalled" if self.stalled else "ok"
+
+    @property
+    def note(self) -> str:
+        return self.diverged or self.stalled
 
     @property
     def selected(self) -> int:
@@ -42,6 +52,44 @@ class History:
     def curves(self) -> dict[str, list[float]]:
         return {"train_loss": self.train_loss, "val_loss": self.val_loss,
                 "val_accuracy": self.val_accuracy}
+
+
+def prior_loss(loss_fn, loss_name: str, y: torch.Tensor) -> float | None:
+    """The training loss of the best constant output, the training set's class shares
+    (what a model that learned only its output bias gets): p(1 - p) for MSE on a 0/1
+    target, the entropy of the shares for (binary) cross-entropy. None for a weighted
+    loss (a `pos_weight` or class `weight`), whose best constant this does not compute."""
+    if getattr(loss_fn, "pos_weight", None) is not None or getattr(loss_fn, "weight", None) \
+            is not None:
+        return None
+    shares = torch.bincount(y.reshape(-1).to(torch.int64).cpu()).double() / y.numel()
+    if loss_name == "mse":
+        p = float(shares[1]) if len(shares) > 1 else 0.0
+        return p * (1 - p)
+    if loss_name in ("bce", "bce_with_logits", "cross_entropy"):
+        shares = shares[shares > 0]
+        return float(-(shares * shares.log()).sum())
+    return None
+
+
+STALL_TOLERANCE = 0.01  # a fall below the untrained loss smaller than this share is noise
+
+
+def stall_reason(history: History, prior: float | None = None) -> str:
+    """Why a finished training stalled: no epoch's training loss fell below the untrained
+    model's, the lower of its loss at initialisation and `prior` (`prior_loss`, when
+    known: a model that learned only its output bias learned nothing from the inputs), by
+    more than STALL_TOLERANCE of it (a model stuck at chance wanders a little around
+    it: ten-layer spiral models at accuracy 0.5 reach 0.2499 against 0.25). With a
+    bounded loss (MSE on a sigmoid) a far too high learning rate, or a network too deep to
+    train, stalls there instead of overflowing. "" when a loss fell below it."""
+    losses = history.train_loss
+    untrained = history.initial_loss if prior is None else min(history.initial_loss, prior)
+    if not losses or min(losses) < untrained * (1 - STALL_TOLERANCE):
+        return ""
+    return (f"training loss never fell 1% below the untrained model's {untrained:.6g} "
+            f"(at initialisation {history.initial_loss:.6g}; lowest {min(losses):.6g}, "
+            f"last {losses[-1]:.6g})")
 
 
 def targets_for(loss_name: str, y: torch.Tensor) -> torch.Tensor:
@@ -122,10 +170,9 @@ def train(model, loss_fn, loss_name: str, optimizer, train_data: Points, val_dat
           epochs: int, batch_size: int, order: torch.Generator, *, l1: float = 0.0,
           patience: int = 0) -> History:
     """Train for `epochs`. A trial diverges when an epoch's loss is not finite (training
-    stops there) or when training ends with a higher training loss than the untrained
-    model had: with a bounded loss (MSE on a sigmoid) a far too high learning rate kills
-    the units and stalls above the start instead of overflowing. With `patience` > 0,
-    training stops early and the best epoch's weights are restored (`best_epoch`)."""
+    stops there), and stalls when no epoch's training loss fell below the untrained
+    model's (`stall_reason`, `prior_loss`). With `patience` > 0, training stops early and the best
+    epoch's weights are restored (`best_epoch`)."""
     history = History(initial_loss=evaluate(model, loss_fn, loss_name, train_data)[0])
     stopper, best_state = EarlyStopping(patience), None
     for _ in range(epochs):
@@ -147,7 +194,5 @@ def train(model, loss_fn, loss_name: str, optimizer, train_data: Points, val_dat
     if best_state is not None:
         model.load_state_dict(best_state)
         history.best_epoch = stopper.best_epoch
-    if history.train_loss[-1] > history.initial_loss:
-        history.diverged = (f"training loss rose from {history.initial_loss:.6g} (untrained) "
-                            f"to {history.train_loss[-1]:.6g}")
+    history.stalled = stall_reason(history, prior_loss(loss_fn, loss_name, train_data.y))
     return history

@@ -27,7 +27,7 @@ from suite.datasets import Points
 from suite.errors import SuiteError
 from suite.models import MLP, init_, widths_of
 from suite.seeding import TrialSeeds
-from suite.tasks.base import Task, TrialContext, TrialOutcome
+from suite.tasks.base import Task, TrialContext, TrialOutcome, unit_bounds
 from suite.training import train
 
 NONNEGATIVE = {"relu": "max(x, 0)", "sigmoid": "in (0, 1)"}
@@ -110,8 +110,8 @@ def run(config, seeds: TrialSeeds, device: torch.device,
     metrics["final_loss"] = history.train_loss[-1]
     artifacts["grid"] = {"x0": grid.x0, "y0": grid.y0, "h": grid.h, "nx": grid.nx,
                          "ny": grid.ny, "n": grid.n}
-    return TrialOutcome("diverged" if history.diverged else "ok", metrics, history.curves(),
-                        artifacts, {"state_dict": state_bytes(model)}, note=history.diverged)
+    return TrialOutcome(history.status, metrics, history.curves(),
+                        artifacts, {"state_dict": state_bytes(model)}, note=history.note)
 
 
 def _accuracy(model, pts: Points) -> float:
@@ -132,4 +132,6 @@ def load_model(config, state: bytes) -> MLP:
 
 
 TASK = Task(name="class-area", description=__doc__.strip().splitlines()[0], params=PARAMS,
-            metrics=METRICS, curves=CURVES, figures=FIGURES, run=run, check=check)
+            metrics=METRICS, curves=CURVES, figures=FIGURES, run=run, check=check,
+            bounds=unit_bounds("original_area", "target_area", "monotone", "train_accuracy",
+                               "val_accuracy"))

@@ -35,7 +35,7 @@ from suite import binary_metrics, catalogue, datasets
 from suite import params as P
 from suite.models import MLP, init_, widths_of
 from suite.seeding import TrialSeeds
-from suite.tasks.base import Task, TrialOutcome
+from suite.tasks.base import Task, TrialOutcome, unit_bounds
 from suite.training import train
 
 
@@ -184,9 +184,11 @@ def run(config, seeds: TrialSeeds, device: torch.device) -> TrialOutcome:
     artifacts = {"undefined": undefined, "confusion_matrix": cm, "threshold_reason": why,
                  "test_scores": test_scores.tolist(), "test_labels": test_y.tolist(),
                  "minority_counts": {k: int(p.y.sum()) for k, p in parts.items()}}
-    return TrialOutcome("diverged" if history.diverged else "ok", metrics, history.curves(),
-                        artifacts, note=history.diverged)
+    return TrialOutcome(history.status, metrics, history.curves(),
+                        artifacts, note=history.note)
 
 
 TASK = Task(name="imbalance", description=__doc__.strip().splitlines()[0], params=PARAMS,
-            metrics=METRICS, curves=CURVES, figures=FIGURES, run=run, check=check)
+            metrics=METRICS, curves=CURVES, figures=FIGURES, run=run, check=check,
+            bounds=unit_bounds("accuracy", "precision", "recall", "f1", "specificity",
+                               "roc_auc", "pr_auc", "balanced_accuracy", "threshold"))

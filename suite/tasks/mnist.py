@@ -16,7 +16,7 @@ from suite import params as P
 from suite.datasets import Points
 from suite.models import MLP, count_parameters, init_
 from suite.seeding import TrialSeeds
-from suite.tasks.base import Task, TrialOutcome
+from suite.tasks.base import Task, TrialOutcome, unit_bounds
 from suite.training import evaluate, predict_labels, train
 
 LOSS = "cross_entropy"
@@ -124,8 +124,8 @@ def run(config, seeds: TrialSeeds, device: torch.device) -> TrialOutcome:
     else:  # the weights are not finite: no prediction means anything
         metrics |= dict.fromkeys(("test_accuracy", "val_accuracy", "train_accuracy",
                                   "final_val_loss"))
-    return TrialOutcome("diverged" if history.diverged else "ok", metrics, history.curves(),
-                        artifacts, {"state_dict": state_bytes(model)}, history.diverged)
+    return TrialOutcome(history.status, metrics, history.curves(),
+                        artifacts, {"state_dict": state_bytes(model)}, history.note)
 
 
 def state_bytes(model: torch.nn.Module) -> bytes:
@@ -136,4 +136,5 @@ def state_bytes(model: torch.nn.Module) -> bytes:
 
 TASK = Task(name="mnist", description=__doc__.strip().splitlines()[0], params=PARAMS,
             metrics=METRICS, curves=CURVES, figures=FIGURES, run=run, runtime=RUNTIME,
-            prepare=prepare)
+            prepare=prepare,
+            bounds=unit_bounds("test_accuracy", "val_accuracy", "train_accuracy"))

@@ -22,7 +22,7 @@ from suite import params as P
 from suite.area import Setting
 from suite.datasets import Points
 from suite.seeding import TrialSeeds
-from suite.tasks.base import Task, TrialContext, TrialOutcome
+from suite.tasks.base import Task, TrialContext, TrialOutcome, unit_bounds
 from suite.training import train
 
 MODELS = {"small": "SegNet trained here on generated images",
@@ -134,9 +134,9 @@ def run(config, seeds: TrialSeeds, device: torch.device,
         metrics["train_accuracy"] = _pixel_accuracy(model, tr)
         metrics["val_accuracy"] = _pixel_accuracy(model, va)
     metrics["final_loss"] = history.train_loss[-1]
-    return TrialOutcome("diverged" if history.diverged else "ok", metrics, history.curves(),
+    return TrialOutcome(history.status, metrics, history.curves(),
                         artifacts, {"state_dict": shapes.state_bytes(model)},
-                        note=history.diverged)
+                        note=history.note)
 
 
 def _pixel_accuracy(model, pts: Points) -> float:
@@ -145,4 +145,5 @@ def _pixel_accuracy(model, pts: Points) -> float:
 
 TASK = Task(name="segmentation-class-area", description=__doc__.strip().splitlines()[0],
             params=PARAMS, metrics=METRICS, curves=CURVES, figures=FIGURES, run=run,
-            check=check)
+            check=check, bounds=unit_bounds("original_area", "target_area", "monotone",
+                                            "train_accuracy", "val_accuracy"))
