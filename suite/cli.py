@@ -9,7 +9,7 @@ import sys
 
 from suite import __version__, registry
 from suite.errors import SuiteError
-from suite.executors import EXECUTORS, SCHEDULER_ENV, make_executor
+from suite.executors import EXECUTORS, SCHEDULER_ENV
 
 FORMATS = ("table", "csv", "json")
 
@@ -18,7 +18,8 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="suite", description=__doc__.splitlines()[0])
     p.add_argument("--version", action="version", version=f"suite {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
-    sub.add_parser("list", help="list the shipped studies")
+    sub.add_parser("list", help="list the shipped studies and the tasks, with where each "
+                   "task comes from")
     show = sub.add_parser("show", help="show a study's declaration and its plan")
     show.add_argument("study", help="a shipped study's name or a path to a .toml file")
     show.add_argument("--quick", action="store_true", help="the quick variant")
@@ -52,6 +53,8 @@ def _parser() -> argparse.ArgumentParser:
     res.add_argument("--quick", action="store_true", help="the quick variant's trials")
     res.add_argument("--format", choices=FORMATS, default="table")
     res.add_argument("--trials", action="store_true", help="one row per trial, not per config")
+    res.add_argument("--wide", action="store_true", help="the table with every column (mean "
+                     "and std of each metric apart), not the compact one")
     rep = sub.add_parser("report", help="write the HTML report of every study in the store")
     _store_arg(rep)
     rep.add_argument("--out", default="reports/site", help="folder (default: reports/site)")
@@ -117,9 +120,22 @@ def _first_line(error: Exception) -> str:
 
 
 def cmd_list(args) -> int:
+    from suite import plugins, tasks
+
+    print("Studies:")
     for name in registry.names():
         study = registry.load(name)
-        print(f"{name:<24} {study.description.splitlines()[0] if study.description else ''}")
+        print(f"  {name:<24} {study.description.splitlines()[0] if study.description else ''}")
+    plugins.load_installed()
+    print("\nTasks (kind = NAME in a study's [task]), and where each comes from:")
+    for name in sorted(tasks.TASKS):
+        print(f"  {name:<24} {plugins.describe('task', name)}")
+    for kind in ("dataset", "model", "figure"):
+        extra = sorted(n for k, n in plugins.registered() if k == kind)
+        if extra:
+            print(f"\nPlug-in {kind}s:")
+            for name in extra:
+                print(f"  {name:<24} {plugins.describe(kind, name)}")
     return 0
 
 
@@ -146,21 +162,13 @@ def cmd_show(args) -> int:
 
 
 def cmd_run(args) -> int:
-    from suite.runner import run_study
-    from suite.store import Store
+    from suite import api
 
-    study = registry.load(args.study, quick=args.quick)
-    make_executor(args.executor, args.workers, args.scheduler)  # refused before the store
-    store = Store(args.store)
-    try:
-        summary = run_study(study, store, device=args.device, workers=args.workers,
-                            seeds=args.seeds, threads=args.threads, executor=args.executor,
-                            scheduler=args.scheduler,
-                            command=_command_line(), progress=not args.no_progress,
-                            runtime={"data_root": args.data_root,
-                                     "download": args.download or None})
-    finally:
-        store.close()
+    summary = api.run(registry.load(args.study, quick=args.quick), args.store,
+                      seeds=args.seeds, device=args.device, workers=args.workers,
+                      threads=args.threads, executor=args.executor, scheduler=args.scheduler,
+                      data_root=args.data_root, download=args.download,
+                      progress=not args.no_progress, command=_command_line())
     print(summary.line())
     return 0
 
@@ -174,66 +182,78 @@ def _command_line() -> str:
 
 
 def cmd_results(args) -> int:
-    from suite import analysis
-    from suite.store import Store
+    from suite import api
 
     study = registry.load(args.study, quick=args.quick)
-    store = Store(args.store, create=False)
-    try:
-        rows = _rows(store, study)
-        curves = {r["trial_id"]: store.curves(r["trial_id"]) for r in rows}
-    finally:
-        store.close()
-    frame = analysis.trials_frame(rows, study.metrics, curves)
-    if not args.trials:
-        frame = analysis.summary(frame, [a.name for a in study.axes], study.metrics)
+    with api.open_store(args.store) as s:
+        if args.trials:
+            frame = api.trials(study, s)
+        elif args.format != "table" or args.wide:
+            frame = api.summary(study, s)
+        else:
+            print(compact(api.results(study, s), [a.name for a in study.axes], study.metrics))
+            return 0
     print(_render(frame, args.format))
     return 0
 
 
-def _rows(store, study) -> list[dict]:
-    from suite.runner import variant_of
-
-    variant = variant_of(study)
-    rows = store.trials(study.name, variant)
-    if not rows:
-        others = [v for v in store.variants(study.name) if v != variant]
-        hint = f" It has {others[0]} trials: add or drop --quick." if others else ""
-        raise SuiteError(f"The store {store.label} holds no {variant} trials of study "
-                         f"'{study.name}'.{hint}")
-    return rows
-
-
 def _render(frame, fmt: str) -> str:
+    """CSV and JSON with every float in Python's shortest round-trip form (repr: 0.634,
+    not 0.63400000000000001), losing nothing; a table rounded for reading."""
     if fmt == "csv":
-        return frame.to_csv(index=False, float_format="%.17g").rstrip("\n")
+        return frame.to_csv(index=False).rstrip("\n")
     if fmt == "json":
-        return frame.to_json(orient="records", double_precision=15)
+        import json
+
+        from suite.report import records
+
+        return json.dumps(records(frame))
     return frame.to_string(index=False, float_format=lambda v: f"{v:.4f}")
 
 
-def cmd_report(args) -> int:
-    from suite.report import build_site
-    from suite.store import Store
+WIDTH = 100  # the compact table fits a terminal this wide
 
-    store = Store(args.store, create=False)
-    try:
-        pages = build_site(store, args.out, args.study)
-    finally:
-        store.close()
-    print(f"Wrote {len(pages)} study page(s) and {args.out}/index.html.")
+
+def compact(frame, axes: list[str], metrics) -> str:
+    """Per configuration: its labels, each metric as `mean [low, high]` (3 significant
+    digits; the 95% t interval), n, diverged, the diagnosis; blocks of columns wrap at
+    WIDTH characters."""
+    import pandas as pd
+
+    out = pd.DataFrame({a: frame[a] for a in axes})
+    for m in metrics:
+        out[m] = [_interval(r[f"{m}_mean"], r[f"{m}_low"], r[f"{m}_high"])
+                  for _, r in frame.iterrows()]
+    out["n"], out["diverged"] = frame["n"], frame["diverged"]
+    if "diagnosis" in frame.columns:
+        out["diagnosis"] = frame["diagnosis"]
+    note = "mean [95% t interval] over seeds; `--wide` for means and stds, `--format csv`."
+    return out.to_string(index=False, line_width=WIDTH) + "\n" + note
+
+
+def _interval(mean, low, high) -> str:
+    import math
+
+    def g(v):
+        return "-" if v is None or math.isnan(v) else f"{v:.3g}"
+
+    if mean is None or math.isnan(mean):
+        return "undefined"
+    return g(mean) if low is None or math.isnan(low) else f"{g(mean)} [{g(low)}, {g(high)}]"
+
+
+def cmd_report(args) -> int:
+    from suite import api
+
+    index = api.render_report(args.store, args.out, args.study)
+    print(f"Wrote the report of {len(args.study) if args.study else 'every'} study to {index}.")
     return 0
 
 
 def cmd_verify(args) -> int:
-    from suite.store import Store
-    from suite.verify import verify
+    from suite import api
 
-    store = Store(args.store, create=False)
-    try:
-        return verify(store, study=args.study, sample=args.sample, seed=args.seed)
-    finally:
-        store.close()
+    return api.verify_store(args.store, study=args.study, sample=args.sample, seed=args.seed)
 
 
 COMMANDS = {"list": cmd_list, "show": cmd_show, "run": cmd_run, "results": cmd_results,

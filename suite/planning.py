@@ -1,7 +1,8 @@
 """From a validated study to the list of trials: the grid, the seeds, the identities.
 
-A trial's identity is the hash of its study name and variant, resolved config, seeds and
-the suite version, so the same declaration run again finds its finished trials in the
+A trial's identity is the hash of its study name and variant, resolved config (with, for
+plug-in code, its origin and source digest: `suite.plugins.stamps`), seeds and the suite
+version, so the same declaration run again finds its finished trials in the
 store (resume), and a changed value, seed or suite version makes a new trial instead of
 reusing an old one.
 """
@@ -37,11 +38,16 @@ def digest(obj, n: int = 16) -> str:
 
 def grid(study: Study):
     """Yield (labels, config) for every point of the product of the scientific axes."""
+    from suite import plugins  # (it pulls in the figures' matplotlib)
+
     base = {"task": study.task.name, **study.task.defaults(), **study.fixed}
     for combo in itertools.product(*(axis.values for axis in study.axes)):
         config = dict(base)
         for v in combo:
             config.update(v.settings)
+        stamps = plugins.stamps(study.task, config)
+        if stamps:  # the plug-in code that computes this config is part of its identity
+            config["plugins"] = stamps
         yield {a.name: v.label for a, v in zip(study.axes, combo, strict=True)}, config
 
 

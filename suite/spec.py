@@ -48,7 +48,7 @@ from suite.errors import DeclarationError, SuiteError, did_you_mean
 from suite.tasks.base import Task
 
 TOP_KEYS = ("name", "description", "task", "fixed", "scientific", "nuisance", "metrics",
-            "figures", "quick", "reference")
+            "figures", "quick", "reference", "plugins")
 NUISANCE_KEYS = ("seeds", "root_seed")
 REFERENCE_KEYS = ("metric", "source", "values")
 QUICK_KEYS = ("seeds", "fixed", "scientific")
@@ -82,6 +82,8 @@ class Study:
     quick: bool = False
     reference: dict = field(default_factory=dict)
     declaration: dict = field(default_factory=dict, compare=False)
+    # plug-in files the declaration loads (absolute paths; worker processes load them too)
+    plugin_files: tuple[str, ...] = field(default=(), compare=False)
 
     def scientific_keys(self) -> set[str]:
         return {k for a in self.axes for v in a.values for k in v.settings}
@@ -92,6 +94,7 @@ class _Checker:
 
     def __init__(self, source: str, study: str):
         self.source, self.study = source, study
+        self.base, self.files = Path("."), []  # where plug-in files are; those loaded
 
     def fail(self, key: str, expected: str, given, hint: str = ""):
         err = DeclarationError(self.source, self.study, key, expected, given)
@@ -125,19 +128,36 @@ def load_file(path: str | Path, *, quick: bool = False) -> Study:
     return parse(raw, str(path), quick=quick)
 
 
-def parse(raw: dict, source: str, *, quick: bool = False) -> Study:
-    """Validate a parsed declaration; both variants are checked, one is returned."""
+def parse(raw: dict, source: str, *, quick: bool = False, base: str | Path | None = None) -> Study:
+    """Validate a parsed declaration; both variants are checked, one is returned.
+    Plug-in files it names are loaded from `base`, by default the folder of `source`."""
     name = raw.get("name")
     c = _Checker(source, name if isinstance(name, str) else "?")
     c.unknown_keys(raw, TOP_KEYS, "")
     if not isinstance(name, str) or not NAME_RE.match(name):
         c.fail("name", "a lowercase name of letters, digits and dashes", name)
+    c.base = Path(base) if base is not None else Path(source).resolve().parent
+    c.files = _plugin_files(raw, c)
     full = _build(raw, c, quick=False)
     _check_reference(raw.get("reference"), c, full)
     quick_study = _build(_with_quick(raw, c), c, quick=True)
     # Both variants keep the file's own declaration (with its [quick] table), so that the
     # one stored with a run parses back to the same study.
     return dataclasses.replace(quick_study, declaration=raw) if quick else full
+
+
+def _plugin_files(raw: dict, c: _Checker) -> list[str]:
+    """Load the files of the `plugins` key (their register_* calls add components)."""
+    from suite import plugins
+
+    given = raw.get("plugins", [])
+    if not isinstance(given, list) or not all(isinstance(f, str) and f.endswith(".py")
+                                              for f in given):
+        c.fail("plugins", "a list of Python file names (relative to the study file's folder)",
+               given)
+    for f in given:
+        plugins.load_file(c.base / f, c.source)
+    return [str((c.base / f).resolve()) for f in given]
 
 
 def _with_quick(raw: dict, c: _Checker) -> dict:
@@ -172,7 +192,8 @@ def _build(raw: dict, c: _Checker, *, quick: bool) -> Study:
     study = Study(name=raw["name"], description=str(raw.get("description", "")),
                   source=c.source, task=task, fixed=fixed, axes=axes, seeds=seeds,
                   root_seed=root, metrics=metrics, figures=figures, quick=quick,
-                  reference=raw.get("reference", {}), declaration=raw)
+                  reference=raw.get("reference", {}), declaration=raw,
+                  plugin_files=tuple(c.files))
     _check_points(study, c)
     return study
 
@@ -182,10 +203,23 @@ def _task(raw, c) -> tuple[Task, dict]:
     if not isinstance(t, dict):
         c.fail("task", "a table with at least 'kind'", t)
     kind = t.get("kind")
+    params = {k: v for k, v in t.items() if k != "kind"}
+    from suite import plugins
+
+    if isinstance(kind, str) and plugins.is_file_kind(kind):
+        file, _, attribute = kind.partition(":")
+        task = plugins.task_from_file(c.base / file, attribute or "TASK", c.source)
+        path = str((c.base / file).resolve())
+        if path not in c.files:
+            c.files.append(path)
+        return task, params
+    if kind not in tasks.TASKS:
+        plugins.load_installed()
     if kind not in tasks.TASKS:
         names = ", ".join(f"'{n}'" for n in sorted(tasks.TASKS))
-        c.fail("task.kind", f"one of {names}", kind, did_you_mean(kind, tasks.TASKS))
-    return tasks.TASKS[kind], {k: v for k, v in t.items() if k != "kind"}
+        c.fail("task.kind", f"one of {names}, or a plug-in file's task as 'file.py:NAME'",
+               kind, did_you_mean(kind, tasks.TASKS))
+    return tasks.TASKS[kind], params
 
 
 def _param(c, task: Task, key: str, value, where: str):
@@ -272,6 +306,8 @@ def _nuisance(raw, c) -> tuple[int, int]:
 
 def _names(raw, c, key: str, valid) -> tuple[str, ...]:
     given = raw.get(key, list(valid))
+    if key not in raw and not valid:  # a task that draws no figures
+        return ()
     if not isinstance(given, list) or not given:
         c.fail(key, f"a non-empty list of names among {', '.join(valid)}", given)
     for i, name in enumerate(given):

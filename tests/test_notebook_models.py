@@ -10,7 +10,8 @@ from suite import registry
 from suite.planning import grid
 from suite.tasks import supervised
 
-SPIRAL_STUDIES = [n for n in registry.names() if n.startswith("spiral-")]
+SPIRAL_STUDIES = [n for n in registry.names()  # every study of the two spirals
+                  if registry.load(n).fixed.get("dataset") == "spirals"]
 
 
 class MultiLayerModel(nn.Module):
