@@ -7,7 +7,7 @@ trained alone: a trial trained alone is a batch of one (see `suite.batched`). Th
 is `suite.training`'s: per epoch a fresh permutation, one optimiser step per minibatch,
 the size-weighted mean training loss, then the validation loss and accuracy. A model
 stops early when its training loss is not finite (it diverged); the others go on. A model
-whose training loss never fell below its untrained loss stalled (`training.stall_reason`).
+whose training loss made no progress stalled (`training.stall_reason`).
 
 The regularisers are `suite.training.train`'s, per model: `config["l1"]` adds
 l1 * sign(w) to every weight's gradient (not the biases'), and `config["patience"]` > 0
@@ -29,7 +29,7 @@ from suite.batched import ALIGN, StackedMLP, up
 from suite.datasets import Points
 from suite.models import MODELS, widths_of
 from suite.seeding import TrialSeeds
-from suite.training import EarlyStopping, History, prior_loss, stall_reason
+from suite.training import EarlyStopping, History, stall_reason
 
 EVAL_ROWS = 2048  # rows per slice of a forward pass over a whole split
 
@@ -230,7 +230,7 @@ class Run:
         _, test_acc = self.evaluate(self.data[2])
         out = []
         for s, (h, m) in enumerate(zip(self.histories, self.modules, strict=True)):
-            _finalise(h, prior_loss(None, self.config["loss"], self.splits[s][0].y))
+            _finalise(h)
             _copy_into(m, self.net.weights(s))
             out.append(Fitted(m.to(self.device).eval(), self.splits[s], h, train_acc[s],
                               test_acc[s]))
@@ -248,10 +248,10 @@ def _fast_step(optimizer, net: StackedMLP, name: str, lr: float, decay: float):
     return functools.partial(inner, optimizer) if inner else optimizer.step
 
 
-def _finalise(h: History, prior: float | None) -> None:
+def _finalise(h: History) -> None:
     """The end-of-training stall rule of `suite.training.train`."""
     if not h.diverged:
-        h.stalled = stall_reason(h, prior)
+        h.stalled = stall_reason(h)
 
 
 def _stack(config, n_in: int, n_out: int, S: int, device) -> StackedMLP:

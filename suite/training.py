@@ -54,42 +54,27 @@ class History:
                 "val_accuracy": self.val_accuracy}
 
 
-def prior_loss(loss_fn, loss_name: str, y: torch.Tensor) -> float | None:
-    """The training loss of the best constant output, the training set's class shares
-    (what a model that learned only its output bias gets): p(1 - p) for MSE on a 0/1
-    target, the entropy of the shares for (binary) cross-entropy. None for a weighted
-    loss (a `pos_weight` or class `weight`), whose best constant this does not compute."""
-    if getattr(loss_fn, "pos_weight", None) is not None or getattr(loss_fn, "weight", None) \
-            is not None:
-        return None
-    shares = torch.bincount(y.reshape(-1).to(torch.int64).cpu()).double() / y.numel()
-    if loss_name == "mse":
-        p = float(shares[1]) if len(shares) > 1 else 0.0
-        return p * (1 - p)
-    if loss_name in ("bce", "bce_with_logits", "cross_entropy"):
-        shares = shares[shares > 0]
-        return float(-(shares * shares.log()).sum())
-    return None
-
-
 STALL_TOLERANCE = 0.01  # a fall below the untrained loss smaller than this share is noise
 
 
-def stall_reason(history: History, prior: float | None = None) -> str:
-    """Why a finished training stalled: no epoch's training loss fell below the untrained
-    model's, the lower of its loss at initialisation and `prior` (`prior_loss`, when
-    known: a model that learned only its output bias learned nothing from the inputs), by
-    more than STALL_TOLERANCE of it (a model stuck at chance wanders a little around
-    it: ten-layer spiral models at accuracy 0.5 reach 0.2499 against 0.25). With a
-    bounded loss (MSE on a sigmoid) a far too high learning rate, or a network too deep to
-    train, stalls there instead of overflowing. "" when a loss fell below it."""
+def stall_reason(history: History) -> str:
+    """Why a finished training stalled: its training loss never fell below the untrained
+    model's (its loss at initialisation) by more than STALL_TOLERANCE of it, or it ended
+    above it. The tolerance absorbs the wandering of a model stuck at chance (ten-layer
+    spiral models at accuracy 0.5 touch 0.2499 against 0.2500); the second clause catches
+    a model pushed back above its start (lr 10 on the spirals: MSE on a sigmoid is
+    bounded, so a far too high learning rate kills the units instead of overflowing, and
+    the loss wanders around a plateau that a lucky initialisation may start above).
+    "" when it did neither."""
     losses = history.train_loss
-    untrained = history.initial_loss if prior is None else min(history.initial_loss, prior)
-    if not losses or min(losses) < untrained * (1 - STALL_TOLERANCE):
+    if not losses:
         return ""
-    return (f"training loss never fell 1% below the untrained model's {untrained:.6g} "
-            f"(at initialisation {history.initial_loss:.6g}; lowest {min(losses):.6g}, "
-            f"last {losses[-1]:.6g})")
+    start, lowest, last = history.initial_loss, min(losses), losses[-1]
+    if lowest < start * (1 - STALL_TOLERANCE) and last <= start:
+        return ""
+    how = "ended above" if last > start else "never fell 1% below"
+    return (f"training loss {how} the untrained model's {start:.6g} (lowest {lowest:.6g}, "
+            f"last {last:.6g})")
 
 
 def targets_for(loss_name: str, y: torch.Tensor) -> torch.Tensor:
@@ -171,7 +156,7 @@ def train(model, loss_fn, loss_name: str, optimizer, train_data: Points, val_dat
           patience: int = 0) -> History:
     """Train for `epochs`. A trial diverges when an epoch's loss is not finite (training
     stops there), and stalls when no epoch's training loss fell below the untrained
-    model's (`stall_reason`, `prior_loss`). With `patience` > 0, training stops early and
+    model's by 1%, or ended above it (`stall_reason`). With `patience` > 0, training stops early and
     the best epoch's weights are restored (`best_epoch`). `val_data` None (no validation
     part) records no validation curves; it needs `patience` 0."""
     if val_data is None and patience > 0:
@@ -199,5 +184,5 @@ def train(model, loss_fn, loss_name: str, optimizer, train_data: Points, val_dat
     if best_state is not None:
         model.load_state_dict(best_state)
         history.best_epoch = stopper.best_epoch
-    history.stalled = stall_reason(history, prior_loss(loss_fn, loss_name, train_data.y))
+    history.stalled = stall_reason(history)
     return history

@@ -3,15 +3,13 @@
 
 import math
 
-import pytest
 import torch
-from scipy import stats
 
 from suite import catalogue
 from suite.seeding import derive
 from suite.sweep import fit_batch
 from suite.tasks import supervised
-from suite.training import History, prior_loss, stall_reason, train
+from suite.training import History, stall_reason, train
 
 torch.set_num_threads(1)
 
@@ -24,39 +22,23 @@ def config(**over) -> dict:
 
 def test_stall_rule_by_hand():
     assert stall_reason(History(0.25, [0.26, 0.25, 0.27])) != ""  # never below 0.25
-    assert stall_reason(History(0.25, [0.26, 0.2474, 0.3])) == ""  # fell 1% below once
-    assert stall_reason(History(0.25, [0.26, 0.2499, 0.3])) != ""  # noise at chance
-    assert stall_reason(History(0.25, [0.1, 0.05])) == ""
+    assert stall_reason(History(0.25, [0.26, 0.2474, 0.24])) == ""  # fell 1% below
+    assert stall_reason(History(0.25, [0.26, 0.2499, 0.2498])) != ""  # noise at chance
+    assert "ended above" in stall_reason(History(0.2624, [0.2555, 0.266]))  # pushed back up
+    assert stall_reason(History(0.66, [0.63, 0.54, 0.47])) == ""  # still falling: ok
     h = History(0.25, [0.26, 0.27])
     h.stalled = stall_reason(h)
     assert (h.status, h.note) == ("stalled", h.stalled) and "0.25" in h.note
     h.diverged = "non-finite training loss at epoch 3"
     assert h.status == "diverged"  # a non-finite loss decides, whatever else
     assert History(0.25, [0.2]).status == "ok"
-    # the untrained model's loss is the lower of the initial one and the class shares' loss
-    assert stall_reason(History(0.2624, [0.2555, 0.266]), prior=0.25) != ""
-    assert stall_reason(History(0.2624, [0.2555, 0.266])) == ""  # 2.6% below the init
-    assert stall_reason(History(0.24, [0.245, 0.241]), prior=0.25) != ""  # init decides
-
-
-def test_prior_loss_is_the_best_constant_outputs_loss():
-    y = torch.tensor([0, 1, 1, 1])
-    assert prior_loss(None, "mse", y) == 0.75 * 0.25
-    assert prior_loss(None, "bce", y) == pytest.approx(stats.entropy([0.25, 0.75]))
-    assert prior_loss(torch.nn.CrossEntropyLoss(), "cross_entropy",
-                      torch.tensor([0, 1, 2, 2])) == pytest.approx(stats.entropy([1, 1, 2]))
-    weighted = torch.nn.BCEWithLogitsLoss(pos_weight=torch.tensor(3.0))
-    assert prior_loss(weighted, "bce_with_logits", y) is None  # not computed: init only
-    # no constant does better: MSE of c on these labels is minimal at c = 0.75
-    cs = torch.linspace(0, 1, 101)
-    assert min(float(((c - y.float()) ** 2).mean()) for c in cs) == pytest.approx(0.1875)
 
 
 def test_learning_rate_ten_stalls_with_its_metrics_kept():
     cfg = config(lr=10.0, n_hidden_layers=3, n_neurons=5, n_train=400)
     outcomes = supervised.run_batch(cfg, [derive(1, i) for i in range(4)], "cpu")
     for o in outcomes:
-        assert o.status == "stalled" and "never fell 1% below" in o.note
+        assert o.status == "stalled" and "the untrained model's" in o.note
         assert o.metrics["val_accuracy"] is not None  # kept: averaged like any trial's
         assert o.metrics["test_accuracy"] is not None
 
