@@ -31,7 +31,7 @@ def quick(session):
     """Every shipped study's quick variant, end to end, into one store."""
     store = session.posargs[0] if session.posargs else "quick.db"
     for name in session.run("python", "-c",
-                            "from suite import registry; print(*registry.names())",
+                            "from suite.study import shipped; print(*shipped.names())",
                             silent=True).split():
         session.run("suite", "run", name, "--quick", "--store", store, "--no-progress",
                     env=_data_env())

@@ -1,10 +1,11 @@
 """Measure, side by side in one run, the two speed-ups the suite claims over the spiral
 notebook's ways, and check the fast paths give the same answers:
 
-1. Decision map: `suite.grid.class_map` against the notebook's `compare_pred` way (a
-   float64 meshgrid, one forward pass over the whole grid) on its grid: h = 0.01 over a
-   trained 2-10-10-10-1 MLP's validation box +-1. Target: >= 10x, same class everywhere.
-2. Seed sweep: trials per second of `suite.sweep.fit_batch` (S seeds as one stacked
+1. Decision map: `suite.figures.decision_grid.class_map` against the notebook's
+   `compare_pred` way (a float64 meshgrid, one forward pass over the whole grid) on its
+   grid: h = 0.01 over a trained 2-10-10-10-1 MLP's validation box +-1. Target: >= 10x,
+   same class everywhere.
+2. Seed sweep: trials per second of `suite.training.stacked_seeds.fit_batch` (S seeds as one stacked
    model, everything a trial records included) against the notebook's `train` (a
    DataLoader(shuffle=True) loop over an nn.Module, one trial at a time). Targets:
    >= 20x for 8 seeds, >= 40x for 32.
@@ -24,9 +25,9 @@ import numpy as np
 import torch
 
 from benchmarks import baselines, fixtures
-from suite import grid
-from suite.datasets import spirals
-from suite.sweep import fit_batch
+from suite.figures import decision_grid
+from suite.training.datasets import spirals
+from suite.training.stacked_seeds import fit_batch
 
 TARGETS = {"grid": 10.0, 8: 20.0, 32: 40.0}
 
@@ -50,7 +51,7 @@ def grid_ratio(h: float, repeats: int) -> tuple[float, int, str]:
     xr, yr = fixtures.ranges(t)
     r = best_of(repeats, {
         "notebook": lambda: baselines.notebook_classes(model, xr, yr, h),
-        "suite": lambda: grid.class_map(model, "mse", xr, yr, h)})
+        "suite": lambda: decision_grid.class_map(model, "mse", xr, yr, h)})
     z_nb, z = r["notebook"][2], r["suite"][2]
     ratio, differ = r["notebook"][0] / r["suite"][0], int(np.sum(z_nb != z))
     return ratio, differ, (

@@ -38,15 +38,15 @@ def default_store() -> str:
 
 def load(study: str | os.PathLike, *, quick: bool = False):
     """A shipped study by name, or the declaration file at a path, validated."""
-    from suite import registry
+    from suite.study import shipped
 
-    return registry.load(str(study), quick=quick)
+    return shipped.load(str(study), quick=quick)
 
 
 def declare(declaration: Mapping, *, quick: bool = False, folder: str | os.PathLike = "."):
     """A study from a dict shaped like a declaration file (plug-in files it names are
     loaded from `folder`), validated like a file."""
-    from suite import spec
+    from suite.study import spec
 
     name = declaration.get("name", "study") if isinstance(declaration, Mapping) else "study"
     if not isinstance(declaration, Mapping):
@@ -56,7 +56,7 @@ def declare(declaration: Mapping, *, quick: bool = False, folder: str | os.PathL
 
 
 def _study(study, quick: bool):
-    from suite.spec import Study
+    from suite.study.spec import Study
 
     return study if isinstance(study, Study) else load(study, quick=quick)
 
@@ -82,8 +82,8 @@ def run(study, store=None, *, quick: bool = False, seeds: int | None = None,
         progress: bool = False, command: str = ""):
     """Run the study's trials that are not in the store yet (each stored as it ends);
     returns the run's summary (`.line()` is what `suite run` prints)."""
-    from suite.executors import make_executor
-    from suite.runner import run_study
+    from suite.running.executors import make_executor
+    from suite.running.runner import run_study
 
     study = _study(study, quick)
     make_executor(executor, workers, scheduler)  # a bad choice is refused before the store
@@ -98,7 +98,7 @@ def _rows(store, study) -> list[dict]:
     """The study variant's stored trials computed by the plug-in code loaded now (after
     an edit, the trials of the older code stay stored but are not the study's results)."""
     from suite import plugins
-    from suite.runner import variant_of
+    from suite.running.runner import variant_of
 
     variant = variant_of(study)
     stored = store.trials(study.name, variant)
@@ -185,10 +185,12 @@ def render_report(store=None, out: str | os.PathLike = "reports/site",
 
 
 def verify_store(store=None, *, study: str | None = None, sample: int | None = None,
-           seed: int = 0, out=None) -> int:
+                 seed: int = 0, data_root: str | None = None, out=None) -> int:
     """Re-run stored trials and compare them bit for bit; prints one line per trial and
-    returns 0 (all match), 1 (a mismatch) or 2 (some could not be re-run here)."""
-    from suite.verify import verify as _verify
+    returns 0 (all match), 1 (a mismatch) or 2 (some could not be re-run here).
+    `data_root`: where tasks that read files find them, as for `run`."""
+    from suite.running.verify import verify as _verify
 
     with open_store(store) as s:
-        return _verify(s, study=study, sample=sample, seed=seed, out=out)
+        return _verify(s, study=study, sample=sample, seed=seed, out=out,
+                       runtime={"data_root": data_root} if data_root else None)

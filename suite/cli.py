@@ -7,9 +7,10 @@ import argparse
 import os
 import sys
 
-from suite import __version__, registry
+from suite import __version__
 from suite.errors import SuiteError
-from suite.executors import EXECUTORS, SCHEDULER_ENV
+from suite.running.executors import EXECUTORS, SCHEDULER_ENV
+from suite.study import shipped
 
 FORMATS = ("table", "csv", "json")
 
@@ -44,7 +45,8 @@ def _parser() -> argparse.ArgumentParser:
                      help="torch threads per trial (recorded; changes low-order bits)")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
     run.add_argument("--data-root", help="folder with the data files of tasks that read them "
-                     "(MNIST); default: $SUITE_DATA_ROOT, else ~/.cache/suite/data")
+                     "(MNIST, the tabular task's relative paths); default for MNIST: "
+                     "$SUITE_DATA_ROOT, else ~/.cache/suite/data")
     run.add_argument("--download", action="store_true",
                      help="let tasks fetch missing data files (needs internet)")
     res = sub.add_parser("results", help="per-configuration statistics over seeds")
@@ -64,6 +66,8 @@ def _parser() -> argparse.ArgumentParser:
     ver.add_argument("--sample", type=_positive, help="re-run K trials (default: all)")
     ver.add_argument("--study", help="only this study's trials")
     ver.add_argument("--seed", type=int, default=0, help="seed of the sample (default: 0)")
+    ver.add_argument("--data-root", help="folder with the data files of tasks that read them "
+                     "(as for run)")
     return p
 
 
@@ -123,8 +127,8 @@ def cmd_list(args) -> int:
     from suite import plugins, tasks
 
     print("Studies:")
-    for name in registry.names():
-        study = registry.load(name)
+    for name in shipped.names():
+        study = shipped.load(name)
         print(f"  {name:<24} {study.description.splitlines()[0] if study.description else ''}")
     plugins.load_installed()
     print("\nTasks (kind = NAME in a study's [task]), and where each comes from:")
@@ -140,15 +144,24 @@ def cmd_list(args) -> int:
 
 
 def cmd_show(args) -> int:
-    from suite.planning import plan
+    from suite.study.planning import plan
 
-    study = registry.load(args.study, quick=args.quick)
+    study = shipped.load(args.study, quick=args.quick)
     print(f"{study.name}{' (quick)' if study.quick else ''}: {study.description}")
     print(f"source:     {study.source}")
     print(f"task:       {study.task.name} - {study.task.description}")
+    from suite import plugins
+
+    if plugins.is_plugin_task(study.task.name):
+        print(f"plug-in:    {plugins.describe('task', study.task.name)}")
     for axis in study.axes:
-        print(f"scientific: {axis.name} = {[v.label for v in axis.values]}")
+        if not axis.searched:
+            print(f"scientific: {axis.name} = {[v.label for v in axis.values]}")
     print(f"nuisance:   seeds = {study.seeds}, root_seed = {study.root_seed}")
+    for axis in study.axes:
+        if axis.searched:
+            print(f"nuisance:   {axis.name} = {[v.label for v in axis.values]} (searched per "
+                  "scientific value)")
     resolved = {**study.task.defaults(), **study.fixed}
     varied = study.scientific_keys()
     for key, value in resolved.items():
@@ -164,7 +177,7 @@ def cmd_show(args) -> int:
 def cmd_run(args) -> int:
     from suite import api
 
-    summary = api.run(registry.load(args.study, quick=args.quick), args.store,
+    summary = api.run(shipped.load(args.study, quick=args.quick), args.store,
                       seeds=args.seeds, device=args.device, workers=args.workers,
                       threads=args.threads, executor=args.executor, scheduler=args.scheduler,
                       data_root=args.data_root, download=args.download,
@@ -184,7 +197,7 @@ def _command_line() -> str:
 def cmd_results(args) -> int:
     from suite import api
 
-    study = registry.load(args.study, quick=args.quick)
+    study = shipped.load(args.study, quick=args.quick)
     with api.open_store(args.store) as s:
         if args.trials:
             frame = api.trials(study, s)
@@ -205,7 +218,7 @@ def _render(frame, fmt: str) -> str:
     if fmt == "json":
         import json
 
-        from suite.report import records
+        from suite.report.site import records
 
         return json.dumps(records(frame))
     return frame.to_string(index=False, float_format=lambda v: f"{v:.4f}")
@@ -216,19 +229,34 @@ WIDTH = 100  # the compact table fits a terminal this wide
 
 def compact(frame, axes: list[str], metrics) -> str:
     """Per configuration: its labels, each metric as `mean [low, high]` (3 significant
-    digits; the 95% t interval), n, diverged, the diagnosis; blocks of columns wrap at
-    WIDTH characters."""
-    import pandas as pd
+    digits; the 95% t interval), n, diverged, the diagnosis. Columns that do not fit in
+    WIDTH characters go to a further block, which repeats the labels."""
+    columns = [(a, [str(v) for v in frame[a]]) for a in axes]
+    cells = [(m, [_interval(r[f"{m}_mean"], r[f"{m}_low"], r[f"{m}_high"])
+                  for _, r in frame.iterrows()]) for m in metrics]
+    cells += [(c, [str(v) for v in frame[c]]) for c in ("n", "diverged", "diagnosis")
+              if c in frame.columns]
+    blocks, block = [], []
+    for col in cells:
+        if block and _width(columns + block + [col]) > WIDTH:
+            blocks.append(block)
+            block = []
+        block.append(col)
+    blocks.append(block)
+    text = "\n\n".join(_lines(columns + b) for b in blocks)
+    return text + "\nmean [95% t interval] over seeds; --wide: means and stds; --format csv|json."
 
-    out = pd.DataFrame({a: frame[a] for a in axes})
-    for m in metrics:
-        out[m] = [_interval(r[f"{m}_mean"], r[f"{m}_low"], r[f"{m}_high"])
-                  for _, r in frame.iterrows()]
-    out["n"], out["diverged"] = frame["n"], frame["diverged"]
-    if "diagnosis" in frame.columns:
-        out["diagnosis"] = frame["diagnosis"]
-    note = "mean [95% t interval] over seeds; `--wide` for means and stds, `--format csv`."
-    return out.to_string(index=False, line_width=WIDTH) + "\n" + note
+
+def _width(columns) -> int:
+    return sum(max(len(h), *map(len, c)) for h, c in columns) + 2 * (len(columns) - 1)
+
+
+def _lines(columns) -> str:
+    widths = [max(len(h), *map(len, c)) for h, c in columns]
+    rows = [[h for h, _ in columns]] + [list(r) for r in zip(*(c for _, c in columns),
+                                                                strict=True)]
+    return "\n".join("  ".join(v.rjust(w) for v, w in zip(r, widths, strict=True)).rstrip()
+                     for r in rows)
 
 
 def _interval(mean, low, high) -> str:
@@ -253,7 +281,8 @@ def cmd_report(args) -> int:
 def cmd_verify(args) -> int:
     from suite import api
 
-    return api.verify_store(args.store, study=args.study, sample=args.sample, seed=args.seed)
+    return api.verify_store(args.store, study=args.study, sample=args.sample, seed=args.seed,
+                            data_root=args.data_root)
 
 
 COMMANDS = {"list": cmd_list, "show": cmd_show, "run": cmd_run, "results": cmd_results,

@@ -6,7 +6,8 @@ import torch
 from class_area_helpers import QUICK_SEG, blob_mlp, mlp_setting, seg_net, tiny_grid
 from torch import nn
 
-from suite.area import (
+from suite.tasks import segmentation_class_area as seg
+from suite.tasks.area import (
     FastArea,
     Grid,
     Setting,
@@ -18,9 +19,8 @@ from suite.area import (
     input_rounding,
     survey,
 )
-from suite.models import MLP
-from suite.tasks import segmentation_class_area as seg
-from suite.weight_path import WeightPath
+from suite.tasks.weight_path import WeightPath
+from suite.training.models import MLP
 
 
 def fast_area(setting, cls=1):

@@ -11,13 +11,14 @@ import pytest
 import torch
 from class_area_helpers import QUICK_MLP, QUICK_SEG
 
-from suite import spec, tasks
+from suite import tasks
 from suite.errors import DeclarationError, SuiteError
 from suite.seeding import derive
-from suite.shapes import deeplab_weights_path, load_deeplab
 from suite.store import Store
+from suite.study import spec
 from suite.tasks import class_area, segmentation_class_area, supervised
 from suite.tasks.base import TrialContext, takes_context
+from suite.training.shapes import deeplab_weights_path, load_deeplab
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
@@ -159,7 +160,7 @@ def test_deeplab_from_a_local_weights_file(tmp_path):
     """The DeepLabV3 branch end to end, on a locally written (random) checkpoint."""
     from torchvision.models.segmentation import deeplabv3_resnet50
 
-    from suite.area import survey
+    from suite.tasks.area import survey
 
     torch.manual_seed(0)
     weights = tmp_path / "deeplab.pth"

@@ -1,16 +1,17 @@
-"""The fast decision-map grids (suite.grid): same classes as the notebook's way, the
-meshgrid layout whatever the chunk, a plain path for models it cannot speed up."""
+"""The fast decision-map grids (suite.figures.decision_grid): same classes as the
+notebook's way, the meshgrid layout whatever the chunk, a plain path for models it cannot
+speed up."""
 
 import numpy as np
 import pytest
 import torch
 
 from benchmarks import baselines
-from suite import grid
+from suite.figures import decision_grid
 from suite.seeding import derive
-from suite.sweep import fit_batch
 from suite.tasks import supervised
-from suite.training import predict_labels
+from suite.training.recipe import predict_labels
+from suite.training.stacked_seeds import fit_batch
 
 torch.set_num_threads(1)
 
@@ -53,7 +54,7 @@ def notebook_way(model, loss, x_range, y_range, h) -> np.ndarray:
 @pytest.mark.parametrize("name", MODELS)
 def test_every_point_gets_the_class_the_notebooks_way_gives(trained, name):
     loss, model, (xr, yr) = trained[name]
-    z = grid.class_map(model, loss, xr, yr, 0.04)
+    z = decision_grid.class_map(model, loss, xr, yr, 0.04)
     reference = notebook_way(model, loss, xr, yr, 0.04)
     assert z.shape == reference.shape and z.size > 250_000
     assert 0 < np.mean(reference) < 1  # a map with a boundary to get wrong
@@ -69,8 +70,8 @@ def test_the_notebook_baseline_of_the_benchmarks_is_this_way_too(trained):
 @pytest.mark.parametrize("chunk", [1, 999, 50_000, 10_000_000])
 def test_the_map_does_not_depend_on_the_chunk(trained, chunk):
     loss, model, (xr, yr) = trained["3x10 relu"]
-    assert np.array_equal(grid.class_map(model, loss, xr, yr, 0.1, chunk),
-                          grid.class_map(model, loss, xr, yr, 0.1))
+    assert np.array_equal(decision_grid.class_map(model, loss, xr, yr, 0.1, chunk),
+                          decision_grid.class_map(model, loss, xr, yr, 0.1))
 
 
 def plane(points: torch.Tensor) -> torch.Tensor:
@@ -89,7 +90,7 @@ plane_rows.on_rows = True
 @pytest.mark.parametrize("fn", [plane, plane_rows])
 @pytest.mark.parametrize("chunk", [1, 7, 64, 10_000])
 def test_meshgrid_layout_whatever_the_chunk_and_protocol(fn, chunk):
-    z = grid.evaluate_grid(fn, (-1.0, 1.0), (0.0, 0.5), 0.25, chunk=chunk)
+    z = decision_grid.evaluate_grid(fn, (-1.0, 1.0), (0.0, 0.5), 0.25, chunk=chunk)
     xx, yy = np.meshgrid(np.arange(-1.0, 1.0, 0.25), np.arange(0.0, 0.5, 0.25))
     assert z.shape == (2, 8)
     np.testing.assert_array_equal(z, xx.astype(np.float32) + 10 * yy.astype(np.float32))
@@ -98,7 +99,7 @@ def test_meshgrid_layout_whatever_the_chunk_and_protocol(fn, chunk):
 def test_bad_steps_and_chunks_are_refused():
     for h, chunk in ((0.0, 10), (-1.0, 10), (0.1, 0)):
         with pytest.raises(ValueError):
-            grid.evaluate_grid(plane, (0, 1), (0, 1), h, chunk)
+            decision_grid.evaluate_grid(plane, (0, 1), (0, 1), h, chunk)
 
 
 def test_a_model_it_cannot_speed_up_takes_its_own_forward_pass():
@@ -106,7 +107,7 @@ def test_a_model_it_cannot_speed_up_takes_its_own_forward_pass():
         def forward(self, p):
             return (p.pow(2).sum(1, keepdim=True) < 1).float()
 
-    assert grid.rows_forward(Ring()) is None
-    z = grid.class_map(Ring(), "mse", (-2.0, 2.0), (-2.0, 2.0), 0.5)
+    assert decision_grid.rows_forward(Ring()) is None
+    z = decision_grid.class_map(Ring(), "mse", (-2.0, 2.0), (-2.0, 2.0), 0.5)
     xx, yy = np.meshgrid(np.arange(-2.0, 2.0, 0.5), np.arange(-2.0, 2.0, 0.5))
     np.testing.assert_array_equal(z, (xx ** 2 + yy ** 2 < 1).astype(np.uint8))

@@ -15,9 +15,10 @@ import pytest
 from conftest import REPO_ROOT, run_cli
 
 import suite
-from suite import datasets, figures, models, plugins, tasks
+from suite import figures, plugins, tasks
 from suite.cli import main
 from suite.seeding import derive
+from suite.training import datasets, models
 
 EXAMPLE = REPO_ROOT / "examples" / "study-with-file"
 RINGS = REPO_ROOT / "examples" / "plugin-rings"
@@ -155,7 +156,7 @@ def test_a_plug_in_dataset_serves_the_shipped_task_and_enters_the_identity(tmp_p
             "fixed": {"epochs": 2, "n_train": 64, "n_val": 16, "n_test": 16},
             "scientific": {"lr": [0.1, 0.5]}, "nuisance": {"seeds": 2}}
     study = suite.declare(decl, folder=tmp_path)
-    from suite.planning import plan
+    from suite.study.planning import plan
 
     trial = plan(study)[0]
     assert trial.config["plugins"] == {"dataset line": {
@@ -255,3 +256,12 @@ def test_the_readme_section_runs_as_written(tmp_path, monkeypatch):
     assert scope["long_curves"].empty and len(scope["per_trial"]) == 20
     assert Path(scope["index"]).is_file()
     assert {"test_error_low", "test_error_high"} <= set(scope["per_config"].columns)
+
+
+@pytest.mark.slow
+def test_worker_processes_load_the_study_s_plug_in_file(study_dir):
+    study = suite.load(study_dir / "sine.toml")
+    suite.run(study, study_dir / "serial.db")
+    assert suite.run(study, study_dir / "pool.db", workers=2).completed == 20
+    serial, pool = (suite.trials(study, study_dir / f"{n}.db") for n in ("serial", "pool"))
+    assert pool["test_error"].tolist() == serial["test_error"].tolist()

@@ -9,10 +9,10 @@ import time
 import pytest
 from conftest import REPO_ROOT, run_cli
 
-from suite import registry
-from suite.planning import plan
-from suite.runner import run_study
+from suite.running.runner import run_study
 from suite.store import Store
+from suite.study import shipped
+from suite.study.planning import plan
 
 # 4 configs x 2 seeds: the runner trains each config's two seeds as one stacked model, so
 # trials are stored two at a time, about 0.01 s per epoch each pair on one thread.
@@ -46,7 +46,7 @@ def snapshot(path, study, variant="quick"):
 
 
 def test_resume_skips_finished_trials_and_runs_only_new_ones(store_path):
-    study = registry.load("spiral-layers", quick=True)
+    study = shipped.load("spiral-layers", quick=True)
     first = run_study(study, Store(store_path), device="cpu")
     again = run_study(study, Store(store_path), device="cpu")
     more = run_study(study, Store(store_path), device="cpu", seeds=3)
@@ -56,7 +56,7 @@ def test_resume_skips_finished_trials_and_runs_only_new_ones(store_path):
 
 
 def test_learning_rate_ten_is_recorded_as_stalled_and_the_study_completes(store_path):
-    summary = run_study(registry.load("spiral-learning-rate", quick=True), Store(store_path),
+    summary = run_study(shipped.load("spiral-learning-rate", quick=True), Store(store_path),
                         device="cpu")
     rows = Store(store_path).trials("spiral-learning-rate", "quick")
     assert summary.completed == len(rows) == 4
@@ -78,7 +78,7 @@ def test_same_trial_in_fresh_processes_gives_identical_numbers(tmp_path):
 
 
 def test_serial_and_parallel_runs_agree_bit_for_bit(tmp_path):
-    study = registry.load("spiral-activations", quick=True)
+    study = shipped.load("spiral-activations", quick=True)
     run_study(study, Store(tmp_path / "serial.db"), device="cpu", workers=1)
     run_study(study, Store(tmp_path / "parallel.db"), device="cpu", workers=2)
     serial = snapshot(tmp_path / "serial.db", study.name)
@@ -139,9 +139,9 @@ def test_a_second_concurrent_run_of_the_same_study_is_refused(tmp_path):
     assert len(snapshot(store, "kill-me", "full")) >= 1  # the store is intact and readable
 
 
-@pytest.mark.parametrize("name", registry.names())
+@pytest.mark.parametrize("name", shipped.names())
 def test_every_shipped_quick_variant_runs_end_to_end(name, store_path):
-    study = registry.load(name, quick=True)
+    study = shipped.load(name, quick=True)
     summary = run_study(study, Store(store_path), device="cpu")
     assert summary.completed == len(plan(study)) > 0
     rows = Store(store_path).trials(name, "quick")

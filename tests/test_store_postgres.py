@@ -23,11 +23,12 @@ from sqlalchemy.engine import make_url
 from test_runner import SLOW_STUDY
 from test_store import check_study_lock
 
-from suite import cli, registry, tasks
+from suite import cli, tasks
 from suite.errors import StoreError
-from suite.planning import plan
 from suite.seeding import derive
 from suite.store import SCHEMA_VERSION, Store, optuna_storage_for, rdb_storage
+from suite.study import shipped
+from suite.study.planning import plan
 from suite.tasks import mnist_search
 
 QUICK = "spiral-learning-rate"  # 4 trials, about 4 s
@@ -86,7 +87,7 @@ def test_postgres_and_sqlite_give_identical_results(both, capsys):
     pg_store, lite_store = Store(url, create=False), Store(path, create=False)
     try:
         pg_rows, lite_rows = stored(pg_store, QUICK), stored(lite_store, QUICK)
-        assert len(pg_rows) == len(plan(registry.load(QUICK, quick=True))) == 4
+        assert len(pg_rows) == len(plan(shipped.load(QUICK, quick=True))) == 4
         assert pg_rows == lite_rows  # metrics, curves (64-bit) and weights, bit for bit
         (run,) = pg_store.runs(QUICK)
         assert run["executor"] == "local" and run["status"] == "finished"
@@ -165,7 +166,7 @@ def test_two_drivers_on_different_studies_share_a_fresh_database(postgres_url, t
         assert "8 trials planned, 0 already in the store (skipped), 8 run" in out
     store = Store(postgres_url, create=False)
     for d in decls:
-        study = registry.load(str(d))
+        study = shipped.load(str(d))
         rows = store.trials(study.name, "full")
         assert sorted(r["trial_id"] for r in rows) == sorted(t.trial_id for t in plan(study))
         assert all(len(store.curves(r["trial_id"])["train_loss"]) == 20 for r in rows)
@@ -336,7 +337,7 @@ def test_searches_leave_no_connections_open(postgres_url, tmp_path):
     from test_area_search import step_area
     from test_mnist_search import write_learnable_test_set
 
-    from suite.area_search import OptunaPlan, save_studies, tpe_search
+    from suite.tasks.area_search import OptunaPlan, save_studies, tpe_search
 
     url = optuna_storage_for(postgres_url)
     for write in ("end", "live"):  # the class-area searches

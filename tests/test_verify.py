@@ -6,9 +6,11 @@ import sqlite3
 
 import pytest
 
-from suite import cli, spec, verify
-from suite.runner import run_study
+from suite import cli
+from suite.running import verify
+from suite.running.runner import run_study
 from suite.store import Store
+from suite.study import spec
 
 TINY = """
 name = "tiny-verify"

@@ -13,8 +13,8 @@ from typing import Any
 
 import torch
 
-from suite.params import Param
 from suite.seeding import TrialSeeds
+from suite.tasks.params import Param
 
 # A trial's outcome: `ok`; `diverged` (a non-finite loss: its metrics are undefined and the
 # statistics leave them out); `stalled` (its training loss never fell below the untrained

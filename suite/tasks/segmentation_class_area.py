@@ -3,10 +3,10 @@
 The class-area notebook's second study, on the final 1x1 convolution of a segmentation
 network. The area is the fraction of pixels, over a set of images, whose argmax is the
 target class; the target is target_ratio (0.91) x the original. The weight path, searches
-and records are those of the MLP study (`suite.weight_path`, `suite.area_control`),
+and records are those of the MLP study (`suite.tasks.weight_path`, `suite.tasks.area_control`),
 `tpe_parallel` (TPE trials per round, default 1) included.
 
-Models: "small" (the offline default): `suite.shapes.SegNet` trained here on generated
+Models: "small" (the offline default): `suite.training.shapes.SegNet` trained here on generated
 images (bright disks = class 1, dark squares = class 2 on noise), area measured on fresh
 generated images; "deeplabv3_resnet50": torchvision's DeepLabV3-ResNet50 with its COCO/VOC
 weights, only when the weights file is present locally (never downloaded), on the
@@ -17,13 +17,14 @@ final convolution, and the fast area path follows that upsampling exactly.
 import torch
 import torch.nn.functional as F
 
-from suite import area_control, catalogue, shapes
-from suite import params as P
-from suite.area import Setting
-from suite.datasets import Points
 from suite.seeding import TrialSeeds
+from suite.tasks import area_control
+from suite.tasks import params as P
+from suite.tasks.area import Setting
 from suite.tasks.base import Task, TrialContext, TrialOutcome, unit_bounds
-from suite.training import train
+from suite.training import components, shapes
+from suite.training.datasets import Points
+from suite.training.recipe import train
 
 MODELS = {"small": "SegNet trained here on generated images",
           "deeplabv3_resnet50": "torchvision DeepLabV3-ResNet50, local COCO/VOC weights"}
@@ -38,7 +39,7 @@ PARAMS = {
     "area_image_size": P.int_range(64, 8, doc="side of those images (pixels)"),
     "noise": P.non_negative_float(0.5, "pixel noise of the generated images"),
     "width": P.int_range(16, 1, doc="channels of the small net's hidden layers"),
-    "optimizer": P.choice("adam", catalogue.OPTIMIZERS, "optimiser"),
+    "optimizer": P.choice("adam", components.OPTIMIZERS, "optimiser"),
     "lr": P.positive_float(0.01, "learning rate"),
     "batch_size": P.int_range(8, 1, doc="images per minibatch"),
     "epochs": P.int_range(15, 1, doc="training epochs (small model)"),
@@ -81,7 +82,7 @@ def fit_small(config, seeds: TrialSeeds, device: torch.device):
     tr, va = tr.to(device), va.to(device)
     model = shapes.init_conv_(shapes.SegNet(width=config["width"]),
                               seeds.generator("init")).to(device)
-    optimizer = catalogue.get("optimizer", config["optimizer"])(model.parameters(),
+    optimizer = components.get("optimizer", config["optimizer"])(model.parameters(),
                                                                 lr=config["lr"])
     history = train(model, torch.nn.CrossEntropyLoss(), "cross_entropy", optimizer, tr, va,
                     config["epochs"], config["batch_size"], seeds.generator("order"))

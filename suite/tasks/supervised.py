@@ -1,6 +1,6 @@
 """Supervised classification of a generated dataset by an MLP trained with minibatches.
 
-The task behind the spiral studies (and any dataset in `suite.datasets`). Defaults are
+The task behind the spiral studies (and any dataset in `suite.training.datasets`). Defaults are
 the spiral notebook's: 4000 / 1000 / 500 points, noise 0.3, its `MultiLayerModel` (3 x 10
 ReLU, no activation after the last hidden layer, so that layer and the output layer
 compose into one linear map; `skip_last_hidden_activation = false` puts an activation
@@ -20,13 +20,13 @@ import io
 
 import torch
 
-from suite import catalogue, datasets
-from suite import params as P
-from suite.models import MODELS, count_parameters
 from suite.seeding import TrialSeeds
-from suite.sweep import Fitted, fit_batch, n_outputs
+from suite.tasks import params as P
 from suite.tasks.base import Task, TrialOutcome, unit_bounds
-from suite.training import accuracy, predict_labels
+from suite.training import components, datasets
+from suite.training.models import MODELS, count_parameters
+from suite.training.recipe import accuracy, predict_labels
+from suite.training.stacked_seeds import Fitted, fit_batch, make_splits, n_outputs
 
 PARAMS = {
     "dataset": P.choice("spirals", datasets.DATASETS, "dataset maker"),
@@ -37,14 +37,14 @@ PARAMS = {
     "model": P.choice("mlp", MODELS, "model family"),
     "n_hidden_layers": P.int_range(3, 0, 100, "hidden layers"),
     "n_neurons": P.widths(10, "neurons per hidden layer"),
-    "activation": P.choice("relu", catalogue.ACTIVATIONS, "hidden activation"),
-    "output_activation": P.choice("sigmoid", catalogue.ACTIVATIONS, "output activation"),
+    "activation": P.choice("relu", components.ACTIVATIONS, "hidden activation"),
+    "output_activation": P.choice("sigmoid", components.ACTIVATIONS, "output activation"),
     "skip_last_hidden_activation": P.boolean(True, "seed 001's MultiLayerModel: no "
                                              "activation after the last hidden layer "
                                              "(false: an activation after every one)"),
     "dropout": P.fraction(0.0, "dropout probability after each hidden activation"),
-    "loss": P.choice("mse", catalogue.LOSSES, "training loss"),
-    "optimizer": P.choice("sgd", catalogue.OPTIMIZERS, "optimiser"),
+    "loss": P.choice("mse", components.LOSSES, "training loss"),
+    "optimizer": P.choice("sgd", components.OPTIMIZERS, "optimiser"),
     "lr": P.positive_float(0.1, "learning rate"),
     "weight_decay": P.non_negative_float(0.0, "L2 penalty (the optimiser's weight_decay)"),
     "batch_size": P.int_range(32, 1, doc="minibatch size"),
@@ -57,12 +57,12 @@ METRICS = ("val_accuracy", "test_accuracy", "train_accuracy", "final_loss", "fin
            "initial_loss", "epochs_run", "n_parameters", "gap", "best_epoch")
 CURVES = ("train_loss", "val_loss", "val_accuracy")
 FIGURES = ("data", "metric_vs_axis", "loss_curves", "decision_boundary", "gap_per_setting",
-           "learning_curve")
+           "learning_curve", "isolation")
 
 
 def check(config, fail) -> None:
     """Rules that span several parameters."""
-    allowed = catalogue.LOSS_OUTPUTS.get(config["loss"], set())
+    allowed = components.LOSS_OUTPUTS.get(config["loss"], set())
     if config["output_activation"] not in allowed:
         names = " or ".join(f"'{a}'" for a in sorted(allowed))
         fail("output_activation", f"{names} with loss '{config['loss']}'",
@@ -73,19 +73,12 @@ def check(config, fail) -> None:
              n)
 
 
-def make_splits(config, seeds: TrialSeeds) -> tuple[datasets.Points, ...]:
-    """Train, validation and test sets, each from its own seed derived from the data seed
-    (one draw, split, for datasets whose seed places the classes: see `suite.datasets`)."""
-    sizes = (config["n_train"], config["n_val"], config["n_test"])
-    return datasets.make_split(config["dataset"], sizes, seeds.split("data", 3), config["noise"])
-
-
 def build(config, seeds: TrialSeeds, n_inputs: int, n_classes: int):
     """The initialised model, its loss function and its optimiser."""
     model = MODELS[config["model"]](config, n_inputs, n_outputs(config, n_classes),
                                     seeds.generator("init"))
-    loss_fn = catalogue.get("loss", config["loss"])()
-    optimizer = catalogue.get("optimizer", config["optimizer"])(
+    loss_fn = components.get("loss", config["loss"])()
+    optimizer = components.get("optimizer", config["optimizer"])(
         model.parameters(), lr=config["lr"], weight_decay=config["weight_decay"])
     return model, loss_fn, optimizer
 
@@ -93,7 +86,7 @@ def build(config, seeds: TrialSeeds, n_inputs: int, n_classes: int):
 def fit(config, seeds: TrialSeeds, device: torch.device):
     """Train one trial (a batch of one); returns (model, loss_fn, splits on device, history)."""
     f = fit_batch(config, [seeds], device)[0]
-    return f.model, catalogue.get("loss", config["loss"])(), f.splits, f.history
+    return f.model, components.get("loss", config["loss"])(), f.splits, f.history
 
 
 def run(config, seeds: TrialSeeds, device: torch.device) -> TrialOutcome:
@@ -101,8 +94,8 @@ def run(config, seeds: TrialSeeds, device: torch.device) -> TrialOutcome:
 
 
 def run_batch(config, seeds_list: list[TrialSeeds], device: torch.device) -> list[TrialOutcome]:
-    """Trials of one config under several seeds, trained together (`suite.sweep`); each
-    trial's numbers are those it gets alone."""
+    """Trials of one config under several seeds, trained together
+    (`suite.training.stacked_seeds`); each trial's numbers are those it gets alone."""
     return [outcome(f) for f in fit_batch(config, seeds_list, device)]
 
 
