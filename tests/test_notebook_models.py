@@ -6,8 +6,8 @@ import pytest
 import torch
 from torch import nn
 
-from suite import registry
-from suite.planning import grid
+from suite.study import shipped as registry
+from suite.study.planning import grid
 from suite.tasks import supervised
 
 SPIRAL_STUDIES = [n for n in registry.names()  # every study of the two spirals

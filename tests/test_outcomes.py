@@ -5,11 +5,11 @@ import math
 
 import torch
 
-from suite import catalogue
 from suite.seeding import derive
-from suite.sweep import fit_batch
 from suite.tasks import supervised
-from suite.training import History, stall_reason, train
+from suite.training import components
+from suite.training.recipe import History, stall_reason, train
+from suite.training.stacked_seeds import fit_batch
 
 torch.set_num_threads(1)
 
@@ -66,4 +66,4 @@ def test_the_module_recipe_applies_the_same_rule_as_the_stacked_one():
                   cfg["batch_size"], s.generator("order"))
     assert alone.status == stacked.status == "stalled"
     assert math.isclose(alone.initial_loss, stacked.initial_loss, rel_tol=1e-5)
-    assert catalogue.get("loss", "mse")  # the loss the rule is stated for
+    assert components.get("loss", "mse")  # the loss the rule is stated for
