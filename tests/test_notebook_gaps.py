@@ -202,7 +202,7 @@ search = { lr = [0.1] }
 def test_a_searched_nuisance_axis_is_in_the_grid_and_marked():
     import tomllib
 
-    from suite import spec
+    from suite.study import spec
 
     full = spec.parse(tomllib.loads(SEARCHED), "iso.toml")
     assert [a.name for a in full.axes] == ["n_hidden_layers", "lr"]
@@ -220,8 +220,8 @@ def test_a_searched_nuisance_axis_is_in_the_grid_and_marked():
 def test_bad_search_axes_are_one_sentence(change, key, words):
     import tomllib
 
-    from suite import spec
     from suite.errors import DeclarationError
+    from suite.study import spec
 
     raw = tomllib.loads(SEARCHED)
     for part, table in change.items():
@@ -232,7 +232,7 @@ def test_bad_search_axes_are_one_sentence(change, key, words):
 
 
 def test_isolation_keeps_each_seeds_best_by_hand():
-    from suite import figures_catalogue as fc
+    from suite.figures import catalogue_studies as fc
 
     def row(i, arch, lr, seed, val):
         return {"trial_id": f"t{i}", "plan_index": i, "seed_index": seed,
