@@ -82,6 +82,7 @@ class StudyPage:
     provenance_tables: list[Table] = field(default_factory=list)
     figures: list[dict] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # trials' page notes, shown on top
     provenance: dict = field(default_factory=dict)
     search: str = ""  # how many Optuna trials ran at a time (studies of Optuna searches)
 
@@ -156,10 +157,22 @@ def study_page(store: Store, entry: dict, out: Path) -> StudyPage:
         page.search = optuna_rounds(rows)
         page.tables = tables(study, rows)
         page.figures = figures(study, rows, store, page) if study is not None else []
+        page.warnings = trial_notes(rows)
     page.provenance = provenance(study, rows, runs, store)
     page.provenance_tables = provenance_tables(rows, runs)
     _write_tables(page, out)
     return page
+
+
+def trial_notes(rows: list[dict]) -> list[str]:
+    """The distinct notes trials ask their page to show (artifacts["page_notes"], e.g.
+    that pretrained weights were not used), in the order first met."""
+    out: list[str] = []
+    for r in rows:
+        for note in (r.get("artifacts") or {}).get("page_notes", []):
+            if note not in out:
+                out.append(note)
+    return out
 
 
 def _study(store: Store, entry: dict, page: StudyPage) -> Study | None:
