@@ -345,6 +345,16 @@ def task_from_file(path: Path, attribute: str, study_file: str) -> Task:
     return task
 
 
+def load_reference(ref: str) -> None:
+    """Load a plug-in file named by `Study.plugin_files`: 'PATH' (its register_* calls)
+    or 'PATH:ATTRIBUTE' (the Task there, registered under its name)."""
+    if ref.endswith(".py"):
+        load_file(ref)
+    else:
+        path, _, attribute = ref.rpartition(":")
+        task_from_file(Path(path), attribute, "")
+
+
 def load_declared(raw: Mapping, source: str) -> None:
     """Load the plug-in files a stored declaration names (`plugins`, and a `kind` of
     'file.py:NAME') from its study file's folder."""
