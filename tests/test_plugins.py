@@ -202,7 +202,9 @@ def test_the_installed_example_plug_in_end_to_end(tmp_path):
     assert "8 match, 0 mismatch, 0 skipped" in cli("verify", "--store", store)
     cli("report", "--store", store, "--out", tmp_path / "site-out")
     page = (tmp_path / "site-out" / "rings-features.quick.html").read_text()
-    assert page.count("data:image/png") == 3  # the plug-in's own figure and two shipped ones
+    # the plug-in's own figure, two shipped ones, and seed 002's curve scenarios (its trials
+    # have loss curves, so the page shows their diagnosis)
+    assert page.count("data:image/png") == 4 and "<h3>diagnosis_scenarios</h3>" in page
     bare = run_cli("run", study, "--quick", "--store", tmp_path / "t.db")  # not installed
     assert bare.returncode == 2 and "Unknown" not in bare.stderr
     assert "the 'task.kind' value of study 'rings-features' must be one of" in bare.stderr
