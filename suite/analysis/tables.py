@@ -295,3 +295,15 @@ def _most_common(labels: pd.Series) -> str:
     top = min(counts[counts == counts.max()].index,
               key=lambda x: (order.index(x) if x in order else len(order), x))
     return f"{top} ({counts[top]}/{len(labels)})"
+
+
+def diagnosis_table(frame: pd.DataFrame, axes: list[str]) -> pd.DataFrame:
+    """Per configuration (plan order): the most common curve-diagnosis label with its
+    count (as in `summary`) and the number of seeds with each label."""
+    grouped = frame.groupby(axes, sort=False, dropna=False)["diagnosis"]
+    out = grouped.agg(_most_common).rename("diagnosis").to_frame()
+    for label in diagnosis.LABELS:
+        out[label] = grouped.agg(lambda s, label=label: int((s == label).sum()))
+    out = out.reset_index()
+    empty = [label for label in diagnosis.LABELS if not out[label].any()]
+    return out.drop(columns=empty)

@@ -134,5 +134,6 @@ def load_model(config, state: bytes) -> MLP:
 
 TASK = Task(name="class-area", description=__doc__.strip().splitlines()[0], params=PARAMS,
             metrics=METRICS, curves=CURVES, figures=FIGURES, run=run, check=check,
+            timings=area_control.TIMINGS,
             bounds=unit_bounds("original_area", "target_area", "monotone", "train_accuracy",
                                "val_accuracy"))

@@ -16,6 +16,7 @@ optimiser), `l1` (a penalty on the weight matrices), `dropout`, and early stoppi
 trained by gradient descent). `gap` is train accuracy minus test accuracy.
 """
 
+import copy
 import io
 
 import torch
@@ -54,7 +55,12 @@ PARAMS = {
 }
 
 METRICS = ("val_accuracy", "test_accuracy", "train_accuracy", "final_loss", "final_val_loss",
-           "initial_loss", "epochs_run", "n_parameters", "gap", "best_epoch")
+           "initial_loss", "epochs_run", "n_parameters", "gap", "best_epoch", "boundary_width")
+# `boundary_width`: the share of the validation data's box (+-1, compare_pred's grid) where
+# the trained model's probability of class 1 lies inside decision_grid.BAND (0.1..0.9), on a grid of
+# this step; seed 001's "thin"/"large" boundary as a number. 0.05 rather than the figure's
+# 0.01: 25x fewer points, and the share moves by less than 0.005 (tests/test_report_contents.py).
+BOUNDARY_H = 0.05
 CURVES = ("train_loss", "val_loss", "val_accuracy")
 FIGURES = ("data", "metric_vs_axis", "loss_curves", "decision_boundary", "gap_per_setting",
            "learning_curve", "isolation")
@@ -96,10 +102,10 @@ def run(config, seeds: TrialSeeds, device: torch.device) -> TrialOutcome:
 def run_batch(config, seeds_list: list[TrialSeeds], device: torch.device) -> list[TrialOutcome]:
     """Trials of one config under several seeds, trained together
     (`suite.training.stacked_seeds`); each trial's numbers are those it gets alone."""
-    return [outcome(f) for f in fit_batch(config, seeds_list, device)]
+    return [outcome(f, config) for f in fit_batch(config, seeds_list, device)]
 
 
-def outcome(f: Fitted) -> TrialOutcome:
+def outcome(f: Fitted, config) -> TrialOutcome:
     history = f.history
     i = history.selected  # the last epoch, or the best one early stopping restored
     metrics = {"final_loss": history.train_loss[i], "initial_loss": history.initial_loss,
@@ -110,14 +116,31 @@ def outcome(f: Fitted) -> TrialOutcome:
         metrics |= {"val_accuracy": history.val_accuracy[i], "test_accuracy": f.test_accuracy,
                     "train_accuracy": f.train_accuracy, "final_val_loss": history.val_loss[i]}
         metrics["gap"] = metrics["train_accuracy"] - metrics["test_accuracy"]
+        metrics["boundary_width"] = boundary_width(f.model, f.splits[1], config["loss"])
     else:  # the weights are not finite: no prediction means anything
         metrics |= dict.fromkeys(("val_accuracy", "test_accuracy", "train_accuracy",
-                                  "final_val_loss", "gap"))
+                                  "final_val_loss", "gap", "boundary_width"))
     artifacts = {} if history.best_epoch is not None else {"undefined": {
         "best_epoch": "no weights restored (early stopping off, or no finite validation loss)"}}
     return TrialOutcome(history.status, metrics, history.curves(),
                         artifacts, blobs={"state_dict": state_bytes(f.model)},
                         note=history.note)
+
+
+def boundary_width(model: torch.nn.Module, points: datasets.Points, loss: str,
+                   h: float = BOUNDARY_H) -> float | None:
+    """The share of `points`' box (+-1) where the model's probability of class 1 is inside
+    decision_grid.BAND; None unless the data is 2-D with two classes."""
+    from suite.figures import decision_grid as grid  # lazy: figures sits above tasks
+
+    x = points.x.detach().cpu()
+    if x.shape[1] != 2 or int(points.y.max()) > 1:
+        return None
+    if any(p.device.type != "cpu" for p in model.parameters()):
+        model = copy.deepcopy(model).cpu()
+    box = ((float(x[:, 0].min()) - 1, float(x[:, 0].max()) + 1),
+           (float(x[:, 1].min()) - 1, float(x[:, 1].max()) + 1))
+    return grid.boundary_share(grid.probability_map(model, loss, *box, h))
 
 
 def state_bytes(model: torch.nn.Module) -> bytes:

@@ -92,9 +92,9 @@ class Run:
         if not all(isinstance(m, MLP) for m in self.modules):  # a plug-in model
             from suite.plugins import PluginError
 
-            raise PluginError(f"The model '{config['model']}' is not a suite.training.models.MLP, "
-                              "which this task trains as one stacked model; use it in a "
-                              "task of your own.")
+            raise PluginError(f"The model '{config['model']}' is not a "
+                              "suite.training.models.MLP, which this task trains as one "
+                              "stacked model; use it in a task of your own.")
         self.net = _stack(config, n_in, n_out, self.S, device)
         for s, m in enumerate(self.modules):
             self.net.load(s, _linears(m))
@@ -271,8 +271,8 @@ def _finalise(h: History) -> None:
 
 
 def _stack(config, n_in: int, n_out: int, S: int, device) -> StackedMLP:
-    if config["model"] != "mlp":
-        raise ValueError(f"no stacked version of model family {config['model']!r}")
+    # Any model family whose modules are MLPs (`Run` checks): a plug-in's may differ in
+    # its initialisation, whose weights the stack loads.
     widths = widths_of(config["n_hidden_layers"], config["n_neurons"])
     acts = [config["activation"]] * len(widths)
     if config["skip_last_hidden_activation"] and widths:
