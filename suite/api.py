@@ -28,7 +28,7 @@ import pandas as pd
 from suite.errors import SuiteError
 
 __all__ = ["load", "declare", "run", "trials", "summary", "results", "curves",
-           "render_report", "verify_store", "default_store"]
+           "render_report", "verify_store", "publish_catalogue", "default_store"]
 
 
 def default_store() -> str:
@@ -194,3 +194,34 @@ def verify_store(store=None, *, study: str | None = None, sample: int | None = N
     with open_store(store) as s:
         return _verify(s, study=study, sample=sample, seed=seed, out=out,
                        runtime={"data_root": data_root} if data_root else None)
+
+
+def publish_catalogue(store: str | os.PathLike | None = "reports/publish.db",
+                      out: str | os.PathLike = "reports/site", *, quick: bool = False,
+                      studies: list[str] | None = None, workers: int = 1, threads: int = 1,
+                      device: str = "auto", executor: str = "local",
+                      scheduler: str | None = None, verify_sample: int = 8,
+                      verify_seed: int = 0, data_root: str | None = None,
+                      progress: bool = False, command: str = "") -> int:
+    """`suite publish`: every shipped study (or those named) into one store (resuming),
+    a verify sample, the report and its manifest (`suite.publish`); prints progress and
+    returns the exit status (0 all well, 1 a study failed or a trial mismatched)."""
+    from suite.publish import publish
+    from suite.running.executors import make_executor
+    from suite.store import Store, parse_target
+    from suite.study import shipped
+
+    for name in studies or []:
+        shipped.load(name)  # an unknown name is refused before the store is touched
+    make_executor(executor, workers, scheduler)
+    if not isinstance(store, Store):
+        _, path = parse_target(default_store() if store is None else store)
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+    with open_store(store, create=True) as s:
+        return publish(s, Path(out), quick=quick, names=studies, workers=workers,
+                       threads=threads, device=device, executor=executor,
+                       scheduler=scheduler, verify_sample=verify_sample,
+                       verify_seed=verify_seed,
+                       runtime={"data_root": data_root} if data_root else None,
+                       command=command or "suite.publish_catalogue()", progress=progress)

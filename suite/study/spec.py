@@ -29,6 +29,14 @@ optional; parameters not given keep the task's defaults, which are its recipe):
     metrics = ["val_accuracy", "test_accuracy"]
     figures = ["data", "metric_vs_axis", "loss_curves", "decision_boundary"]
 
+    [[claims]]             # the seed's claims, checked by the report (suite/analysis/claims.py)
+    claim = "the more the layers, the better"
+    source = "seeds/001_...txt, 'Impact of the number of hidden layers'"
+    kind = "trend"         # or "better" (a, b) or "published" (values)
+    metric = "val_accuracy"
+    axis = "n_hidden_layers"
+    direction = "increasing"
+
     [quick]                # the CI-sized variant: same code path, smaller numbers
     seeds = 2
     fixed = { epochs = 5, n_train = 400 }
@@ -48,11 +56,12 @@ from pathlib import Path
 from typing import Any
 
 from suite import tasks
+from suite.analysis import claims
 from suite.errors import DeclarationError, SuiteError, did_you_mean
 from suite.tasks.base import Task
 
 TOP_KEYS = ("name", "description", "task", "fixed", "scientific", "nuisance", "metrics",
-            "figures", "quick", "reference", "plugins")
+            "figures", "quick", "reference", "plugins", "claims")
 NUISANCE_KEYS = ("seeds", "root_seed", "search")
 REFERENCE_KEYS = ("metric", "source", "values")
 QUICK_KEYS = ("seeds", "fixed", "scientific", "search")
@@ -86,6 +95,7 @@ class Study:
     figures: tuple[str, ...]
     quick: bool = False
     reference: dict = field(default_factory=dict)
+    claims: tuple = ()  # suite.analysis.claims.Claim, validated against the full variant
     declaration: dict = field(default_factory=dict, compare=False)
     # plug-in files the declaration loads, as absolute paths, 'PATH:ATTRIBUTE' for the
     # task's own file (`suite.plugins.load_reference`: worker processes load them too)
@@ -151,10 +161,13 @@ def parse(raw: dict, source: str, *, quick: bool = False, base: str | Path | Non
     c.files = _plugin_files(raw, c)
     full = _build(raw, c, quick=False)
     _check_reference(raw.get("reference"), c, full)
+    full = dataclasses.replace(full, claims=claims.parse(raw.get("claims"), c, full))
     quick_study = _build(_with_quick(raw, c), c, quick=True)
     # Both variants keep the file's own declaration (with its [quick] table), so that the
-    # one stored with a run parses back to the same study.
-    return dataclasses.replace(quick_study, declaration=raw) if quick else full
+    # one stored with a run parses back to the same study; both carry the claims (the
+    # quick variant may not run every configuration they name).
+    return dataclasses.replace(quick_study, declaration=raw,
+                               claims=full.claims) if quick else full
 
 
 def _plugin_files(raw: dict, c: _Checker) -> list[str]:
