@@ -77,6 +77,7 @@ class StudyPage:
     n_trials: int
     n_diverged: int
     updated: str
+    n_stalled: int = 0
     description: str = ""
     error: str = ""
     declaration: list[dict] = field(default_factory=list)
@@ -85,6 +86,7 @@ class StudyPage:
     provenance_tables: list[Table] = field(default_factory=list)
     figures: list[dict] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # trials' page notes, shown on top
     provenance: dict = field(default_factory=dict)
     search: str = ""  # how many Optuna trials ran at a time (studies of Optuna searches)
     findings_text: str = ""  # the task's findings paragraph (MNIST studies)
@@ -199,6 +201,7 @@ def study_page(store: Store, entry: dict, out: Path) -> StudyPage:
     page = StudyPage(name, variant, page_name(name, variant) + ".html", entry["task"],
                      *_status(rows, runs), n_trials=len(rows),
                      n_diverged=sum(r["status"] == "diverged" for r in rows),
+                     n_stalled=sum(r["status"] == "stalled" for r in rows),
                      updated=entry["updated"])
     study = _study(store, entry, page)
     if study is not None:
@@ -210,6 +213,7 @@ def study_page(store: Store, entry: dict, out: Path) -> StudyPage:
         curves = {r["trial_id"]: store.curves(r["trial_id"]) for r in rows}
         page.tables = tables(study, rows, curves)
         page.figures = figures(study, rows, store, page) if study is not None else []
+        page.warnings = trial_notes(rows)
         if any(t.key == "diagnosis" for t in page.tables):
             page.tables.append(diagnosis_guide())
             page.figures.append(_figure("diagnosis_scenarios", diagnosis_figure()))
@@ -217,6 +221,17 @@ def study_page(store: Store, entry: dict, out: Path) -> StudyPage:
     page.provenance_tables = provenance_tables(rows, runs)
     page.study, page.rows = study, rows
     return page
+
+
+def trial_notes(rows: list[dict]) -> list[str]:
+    """The distinct notes trials ask their page to show (artifacts["page_notes"], e.g.
+    that pretrained weights were not used), in the order first met."""
+    out: list[str] = []
+    for r in rows:
+        for note in (r.get("artifacts") or {}).get("page_notes", []):
+            if note not in out:
+                out.append(note)
+    return out
 
 
 def _study(store: Store, entry: dict, page: StudyPage) -> Study | None:
@@ -354,11 +369,12 @@ def tables(study: Study | None, rows: list[dict], curves: dict | None = None) ->
     metrics = list(study.metrics) if study else sorted({m for r in rows for m in r["metrics"]})
     axes = [a.name for a in study.axes] if study else list(rows[0]["labels"])
     frame = analysis.trials_frame(rows, metrics, curves)
-    stats = analysis.seed_stats(frame, axes, metrics)
-    shown = frame.assign(note=[r["note"] for r in rows])  # why a trial diverged
-    out = [Table("stats", "Statistics over seeds", stats, analysis.INTERVAL_METHOD + ". "
-                 "n = seeds run; defined = seeds where the metric is defined (a trial whose "
-                 "weights became non-finite has undefined accuracies, never 0).",
+    bounds = dict(study.task.bounds) if study else {}
+    stats = analysis.seed_stats(frame, axes, metrics, bounds)
+    shown = frame.assign(note=[r["note"] for r in rows])  # why a trial diverged or stalled
+    out = [Table("stats", "Statistics over seeds", stats, interval_note(bounds, metrics) +
+                 " n = seeds run; diverged and stalled count those trials; defined = seeds "
+                 "where the metric is defined. " + analysis.COUNTING_RULE + ".",
                  split="metric")]
     primary = metrics[0]
     try:
@@ -382,14 +398,26 @@ def tables(study: Study | None, rows: list[dict], curves: dict | None = None) ->
     return out
 
 
+def interval_note(bounds: dict, metrics) -> str:
+    """The interval methods of a statistics table, in words: the t interval, and for the
+    metrics with declared bounds the logit-scale one."""
+    bounded = [f"{m} in [{bounds[m][0]:g}, {bounds[m][1]:g}]" for m in metrics if m in bounds]
+    text = analysis.INTERVAL_METHOD + "."
+    if bounded:
+        text += (" " + analysis.BOUNDED_INTERVAL_METHOD + ". Bounded here: "
+                 + ", ".join(bounded) + ". The column 'interval' names each row's method.")
+    return text
+
+
 def reference(study: Study, stats: pd.DataFrame) -> Table:
     ref = study.reference
     full = parse(study.declaration, study.source) if study.quick else study
     order = [v.label for v in full.axes[0].values]
     table = analysis.reference_table(stats, ref, study.axes[0].name, order)
     note = (f"Published {ref['metric']} ({ref.get('source', 'no source given')}) beside the "
-            f"suite's mean and {analysis.INTERVAL_METHOD}; 'contains' says whether that "
-            "interval contains the published number.")
+            f"suite's mean and 95% interval over seeds (the method of the statistics "
+            "table above); 'contains' says whether that interval contains the published "
+            "number.")
     if study.quick:
         note += (" This is the quick variant (fewer seeds, points and epochs than the "
                  "publication), so disagreement is expected; compare the full variant.")
