@@ -124,7 +124,8 @@ def _first_line(error: Exception) -> str:
 
 
 def cmd_list(args) -> int:
-    from suite import plugins, tasks
+    from suite import tasks
+    from suite.study import plugin_loading as plugins
 
     print("Studies:")
     for name in shipped.names():
@@ -150,7 +151,7 @@ def cmd_show(args) -> int:
     print(f"{study.name}{' (quick)' if study.quick else ''}: {study.description}")
     print(f"source:     {study.source}")
     print(f"task:       {study.task.name} - {study.task.description}")
-    from suite import plugins
+    from suite.study import plugin_loading as plugins
 
     if plugins.is_plugin_task(study.task.name):
         print(f"plug-in:    {plugins.describe('task', study.task.name)}")

@@ -232,7 +232,7 @@ def test_bad_search_axes_are_one_sentence(change, key, words):
 
 
 def test_isolation_keeps_each_seeds_best_by_hand():
-    from suite import figures_catalogue as fc
+    from suite.figures import catalogue_studies as fc
 
     def row(i, arch, lr, seed, val):
         return {"trial_id": f"t{i}", "plan_index": i, "seed_index": seed,
@@ -257,9 +257,9 @@ def test_isolation_keeps_each_seeds_best_by_hand():
 
 
 def test_the_shipped_isolation_study_has_every_lr_per_architecture(store):
-    from suite import figures_catalogue as fc
+    from suite.figures import catalogue_studies as fc
 
-    study = registry.load("isolation-spiral-architectures", quick=True)
+    study = shipped.load("isolation-spiral-architectures", quick=True)
     assert study.searched_axes() == ("lr",)
     rows = store.trials("isolation-spiral-architectures", "quick")
     best = fc.isolation(rows, ("lr",), fc.isolation_metric(study))

@@ -18,6 +18,7 @@ import suite
 from suite import figures, plugins, tasks
 from suite.cli import main
 from suite.seeding import derive
+from suite.study import plugin_loading as loading
 from suite.training import datasets, models
 
 EXAMPLE = REPO_ROOT / "examples" / "study-with-file"
@@ -28,17 +29,17 @@ RINGS = REPO_ROOT / "examples" / "plugin-rings"
 def clean_registries():
     """Each test registers its plug-ins afresh (the registries are per process)."""
     saved = [dict(t) for t in (tasks.TASKS, datasets.DATASETS, models.MODELS, figures.FIGURES)]
-    origins, files, installed = dict(plugins._ORIGINS), dict(plugins._FILES), plugins._installed
+    origins, files, installed = dict(loading._ORIGINS), dict(loading._FILES), loading._installed
     yield
     for table, old in zip((tasks.TASKS, datasets.DATASETS, models.MODELS, figures.FIGURES),
                           saved, strict=True):
         table.clear()
         table.update(old)
-    plugins._ORIGINS.clear()
-    plugins._ORIGINS.update(origins)
-    plugins._FILES.clear()
-    plugins._FILES.update(files)
-    plugins._installed = installed
+    loading._ORIGINS.clear()
+    loading._ORIGINS.update(origins)
+    loading._FILES.clear()
+    loading._FILES.update(files)
+    loading._installed = installed
 
 
 @pytest.fixture

@@ -195,8 +195,8 @@ def open_study(config, seeds: TrialSeeds) -> tuple[optuna.Study, str | None, obj
     password) and its RDB storage (None elsewhere), to close with `close_rdb_storage`."""
     if not config["checkpoint_dir"] and not config["optuna_url"]:
         return optuna.create_study(direction="maximize"), None, None
+    from suite.identity import checkpoint_key
     from suite.store import public_target, rdb_storage
-    from suite.study.planning import checkpoint_key  # planning imports the task registry
 
     key = checkpoint_key(config, seeds, RUNTIME)
     if config["optuna_url"]:
