@@ -10,7 +10,6 @@ import sys
 from suite import __version__
 from suite.errors import SuiteError
 from suite.running.executors import EXECUTORS, SCHEDULER_ENV
-from suite.study import shipped
 
 FORMATS = ("table", "csv", "json")
 
@@ -126,6 +125,7 @@ def _first_line(error: Exception) -> str:
 def cmd_list(args) -> int:
     from suite import tasks
     from suite.study import plugin_loading as plugins
+    from suite.study import shipped
 
     print("Studies:")
     for name in shipped.names():
@@ -145,6 +145,7 @@ def cmd_list(args) -> int:
 
 
 def cmd_show(args) -> int:
+    from suite.study import shipped
     from suite.study.planning import plan
 
     study = shipped.load(args.study, quick=args.quick)
@@ -177,6 +178,7 @@ def cmd_show(args) -> int:
 
 def cmd_run(args) -> int:
     from suite import api
+    from suite.study import shipped
 
     summary = api.run(shipped.load(args.study, quick=args.quick), args.store,
                       seeds=args.seeds, device=args.device, workers=args.workers,
@@ -197,6 +199,7 @@ def _command_line() -> str:
 
 def cmd_results(args) -> int:
     from suite import api
+    from suite.study import shipped
 
     study = shipped.load(args.study, quick=args.quick)
     with api.open_store(args.store) as s:
