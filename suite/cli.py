@@ -45,7 +45,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
     run.add_argument("--data-root", help="folder with the data files of tasks that read them "
                      "(MNIST, the tabular task's relative paths); default for MNIST: "
-                     "$SUITE_DATA_ROOT, else ~/.cache/suite/data")
+                     "$SUITE_DATA_ROOT, else ~/.cache/suite/data when it holds them, else "
+                     "the MNIST test set shipped with the suite")
     run.add_argument("--download", action="store_true",
                      help="let tasks fetch missing data files (needs internet)")
     res = sub.add_parser("results", help="per-configuration statistics over seeds")

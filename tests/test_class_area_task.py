@@ -40,8 +40,9 @@ def run_quick(study: str, store: Path) -> list[dict]:
 
 
 def optuna_cli(*args):
-    exe = shutil.which("optuna") or str(Path(sys.executable).with_name("optuna"))
-    if not Path(exe).exists():
+    exe = Path(sys.executable).with_name("optuna")  # this environment's, as a venv has it
+    exe = str(exe) if exe.exists() else shutil.which("optuna")
+    if exe is None:
         pytest.skip("the optuna command is not installed")
     return subprocess.run([exe, *args], capture_output=True, text=True, env=ENV, timeout=120)
 

@@ -22,9 +22,7 @@ from suite.tasks import mnist as mnist_task
 from suite.training import mnist_data
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-SHARED = REPO_ROOT.parent / "shared" / "data" / "mnist"
-needs_shared = pytest.mark.skipif(not (SHARED / "t10k-images-idx3-ubyte.gz").is_file(),
-                                  reason=f"the shipped MNIST test set is not at {SHARED}")
+SHARED = mnist_data.SHIPPED  # the official test set, shipped inside the package
 ENV = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
 
 # The official test set's class counts (digits 0-9) and its README's sizes and md5s.
@@ -65,16 +63,53 @@ def write_part(folder: Path, part: str, images, labels, gz: bool = True) -> None
 
 
 # -- the shipped files -----------------------------------------------------------------------
-@needs_shared
 def test_shipped_files_match_their_readme():
     for name, (size, md5) in SHIPPED.items():
         data = (SHARED / name).read_bytes()
         assert len(data) == size
         assert hashlib.md5(data).hexdigest() == md5
         assert mnist_data.md5(SHARED / name) == md5
+        listed = (SHARED / "SHA256SUMS").read_text()
+        assert f"{hashlib.sha256(data).hexdigest()}  {name}" in listed.splitlines()
+    assert "CC BY-SA 3.0" in (SHARED / "LICENSE").read_text()
+    assert "Yann LeCun" in (SHARED / "LICENSE").read_text()
 
 
-@needs_shared
+def test_shipped_files_are_the_ones_torchvision_knows():
+    """Oracle: torchvision's own record of the official files' md5 sums."""
+    from torchvision.datasets import MNIST
+
+    official = dict(MNIST.resources)
+    for name in SHIPPED:
+        assert mnist_data.md5(SHARED / name) == official[name]
+
+
+def test_the_package_ships_the_data():
+    """setuptools' package-data names the folder, so an install (not only a clone) has it."""
+    import tomllib
+
+    data = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())
+    patterns = data["tool"]["setuptools"]["package-data"]["suite.training"]
+    files = {p.relative_to(REPO_ROOT / "suite" / "training").as_posix() for p in SHARED.iterdir()}
+    assert {f for f in files if any(Path(f).match(p) for p in patterns)} == files
+
+
+def test_a_damaged_shipped_file_is_refused(tmp_path, monkeypatch):
+    copy = tmp_path / "mnist"
+    copy.mkdir()
+    for f in SHARED.iterdir():
+        (copy / f.name).write_bytes(f.read_bytes())
+    monkeypatch.setattr(mnist_data, "SHIPPED", copy)
+    assert mnist_data.read_part(*mnist_data.locate(copy, "test")).labels.numel() == 10000
+    labels = copy / "t10k-labels-idx1-ubyte.gz"
+    raw = bytearray(gzip.decompress(labels.read_bytes()))
+    raw[8] = (raw[8] + 1) % 10  # one label changed: still a valid IDX file
+    labels.write_bytes(gzip.compress(bytes(raw)))
+    with pytest.raises(SuiteError, match=r"shipped with the suite does not match its sha256 "
+                                         r"in .*SHA256SUMS .*installation is damaged"):
+        mnist_data.read_part(*mnist_data.locate(copy, "test"))
+
+
 def test_shipped_test_set_parses_to_the_official_digits():
     d = mnist_data.read_part(*mnist_data.locate(SHARED, "test"))
     assert d.images.shape == (10000, 28, 28) and d.images.dtype == torch.uint8
@@ -84,7 +119,6 @@ def test_shipped_test_set_parses_to_the_official_digits():
     assert int(d.images.max()) == 255 and int(d.images.min()) == 0
 
 
-@needs_shared
 def test_offline_split_partitions_the_test_set_by_its_seed():
     s = mnist_data.load_split(SHARED, "auto", [11, 12])
     assert s.info["mode"] == "offline" and s.info["files"] == {k: v[1] for k, v in SHIPPED.items()}
@@ -101,7 +135,6 @@ def test_offline_split_partitions_the_test_set_by_its_seed():
     assert other.info["test_fingerprint"] != s.info["test_fingerprint"]
 
 
-@needs_shared
 def test_standard_split_is_refused_without_the_training_files():
     with pytest.raises(SuiteError, match="has no train-images-idx3-ubyte"):
         mnist_data.load_split(SHARED, "standard", [1, 2])
@@ -177,12 +210,19 @@ def test_missing_folder_error_names_folder_files_and_remedy(tmp_path):
         mnist_data.resolve_split(root, "auto")
 
 
-def test_data_root_comes_from_value_then_environment_then_cache(tmp_path, monkeypatch):
+def test_data_root_comes_from_value_then_environment_then_cache_then_shipped(tmp_path,
+                                                                            monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.delenv("SUITE_DATA_ROOT", raising=False)
-    assert mnist_data.resolve_root(None) == tmp_path / "cache" / "suite" / "data"
+    cache = tmp_path / "cache" / "suite" / "data"
+    assert mnist_data.resolve_root(None) == SHARED  # nothing in the cache: the shipped copy
+    assert mnist_data.resolve_root(None, download=True) == cache  # downloads never go there
+    cache.mkdir(parents=True)
+    assert mnist_data.resolve_root(None) == SHARED  # an empty cache folder is not data
+    write_part(cache / "MNIST" / "raw", "test", *learnable(20))
+    assert mnist_data.resolve_root(None) == cache
     monkeypatch.setenv("SUITE_DATA_ROOT", str(tmp_path / "env"))
-    assert mnist_data.resolve_root(None) == tmp_path / "env"
+    assert mnist_data.resolve_root(None) == tmp_path / "env"  # even where it has no files
     assert mnist_data.resolve_root(str(tmp_path / "flag")) == tmp_path / "flag"
 
 
@@ -314,12 +354,14 @@ def test_cli_missing_data_root_fails_with_the_message(tmp_path):
 
 
 @pytest.mark.slow
-@needs_shared
 def test_cli_quick_architectures_on_the_shipped_data(tmp_path):
+    """No data root anywhere (no flag, no variable, an empty cache): the shipped copy."""
     store = tmp_path / "s.db"
+    env = {k: v for k, v in ENV.items() if k != "SUITE_DATA_ROOT"}
+    env["XDG_CACHE_HOME"] = str(tmp_path / "empty-cache")
     r = subprocess.run([sys.executable, "-m", "suite", "run", "mnist-architectures", "--quick",
-                        "--seeds", "1", "--data-root", str(SHARED), "--store", str(store),
-                        "--no-progress"], capture_output=True, text=True, env=ENV, timeout=300)
+                        "--seeds", "1", "--store", str(store), "--no-progress"],
+                       capture_output=True, text=True, env=env, timeout=300)
     assert r.returncode == 0, r.stderr
     assert "3 trials planned, 0 already in the store (skipped), 3 run" in r.stdout
     from suite.store import Store

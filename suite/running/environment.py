@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from suite import __version__
+from suite import __version__, numerics
 
 
 def resolve_device(name: str = "auto") -> torch.device:
@@ -76,4 +76,5 @@ def fingerprint(device: torch.device, threads: int) -> dict:
         "platform": platform.platform(), "host": socket.gethostname(), "torch": torch.__version__,
         "torchvision": tv, "numpy": np.__version__, "device": device_name(device),
         "cuda": torch.version.cuda, "threads": threads, "cpu_count": os.cpu_count(),
+        "numerics": numerics.trial_record(),  # what trials run with (`suite verify` compares)
     }

@@ -15,10 +15,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import torch
 from tqdm import tqdm
 
-from suite import __version__
+from suite import __version__, numerics
 from suite.errors import PluginError, RunFailed
 from suite.running import environment
 from suite.running.compare import compare_batch
@@ -58,21 +57,23 @@ def execute_group(jobs: list[Job]) -> list[tuple[dict, dict, dict]]:
     task's `run_batch` (one stacked model), and each trial gets the numbers it gets
     alone. Each row's wall_time is its share of the group's."""
     first = jobs[0]
-    torch.set_num_threads(first.threads)
     device = environment.resolve_device(first.device)
     started, t0 = now(), time.perf_counter()
     for ref in first.plugin_files:
         plugins.load_reference(ref)
     task = plugins.get_task(first.spec.config["task"])
     config = with_runtime(task, first.spec.config, first.runtime)
-    if len(jobs) == 1:
-        extra = ({"context": TrialContext(first.spec.trial_id, first.store)}
-                 if takes_context(task.run) else {})
-        outcomes = [task.run(config, first.spec.seeds, device, **extra)]
-    else:
-        outcomes = task.run_batch(config, [j.spec.seeds for j in jobs], device)
-    if plugins.is_plugin_task(task.name):
-        _check_contract(task, config, jobs, outcomes, device)
+    # The trial's own numeric settings (IEEE float32, ...: numerics.TRIAL), whatever this
+    # process had set; the process gets its own back afterwards.
+    with numerics.trial_settings(first.threads, device):
+        if len(jobs) == 1:
+            extra = ({"context": TrialContext(first.spec.trial_id, first.store)}
+                     if takes_context(task.run) else {})
+            outcomes = [task.run(config, first.spec.seeds, device, **extra)]
+        else:
+            outcomes = task.run_batch(config, [j.spec.seeds for j in jobs], device)
+        if plugins.is_plugin_task(task.name):
+            _check_contract(task, config, jobs, outcomes, device)
     finished, wall = now(), (time.perf_counter() - t0) / len(jobs)
     return [_record(j, o, started, finished, wall, device)
             for j, o in zip(jobs, outcomes, strict=True)]

@@ -4,8 +4,11 @@ Each trial is rebuilt from its stored row alone: its config, its seeds derived a
 from (root, index) with `suite.seeding.derive`, its identity hashed again, and it runs
 through the same `runner.execute` as `suite run`, with the thread count its run recorded,
 on the device type it ran on. Status, every metric, every curve value and every blob
-(the final weights) must be equal, not close. A sample of K trials is drawn with a
-seeded generator, so the same command re-checks the same trials.
+(the final weights) must be equal, not close. The numeric settings trials run with
+(`numerics.trial_record`: float32 precisions, cuDNN / oneDNN flags, default dtype) are
+compared with those the trial's run recorded; where they differ (or a run from an older
+suite recorded none) every line of that run says so, as does the summary. A sample of K
+trials is drawn with a seeded generator, so the same command re-checks the same trials.
 """
 
 import sys
@@ -15,7 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from suite import __version__
+from suite import __version__, numerics
 from suite.errors import SuiteError
 from suite.running import environment
 from suite.running.compare import outcome_differences
@@ -30,6 +33,7 @@ from suite.study.planning import TrialSpec, digest, identity, stable_config
 class Check:
     row: dict
     differences: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
     skipped: str = ""
     seconds: float = 0.0
 
@@ -111,6 +115,36 @@ def _rows(store: Store, study: str | None) -> list[dict]:
     return [r for n in names for v in store.variants(n) for r in store.trials(n, v)]
 
 
+def _runs(store: Store, rows: list[dict]) -> dict[int, dict]:
+    return {r["run_id"]: r for n in {row["study"] for row in rows} for r in store.runs(n)}
+
+
+def numerics_note(recorded: dict | None, now: dict) -> str:
+    """'' when a run recorded the numeric settings trials run with now, else what differs."""
+    if recorded == now:
+        return ""
+    if recorded is None:
+        return ("its run recorded no numeric settings (an older suite); re-run with "
+                + _flat_settings(now))
+    flat_then, flat_now = _flatten(recorded), _flatten(now)
+    changed = [f"{k} {flat_then.get(k)!r} -> {flat_now.get(k)!r}"
+               for k in sorted(flat_then.keys() | flat_now.keys())
+               if flat_then.get(k) != flat_now.get(k)]
+    return "its run recorded other numeric settings than trials run with now: " + \
+        ", ".join(changed)
+
+
+def _flatten(settings: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in settings.items():
+        out |= _flatten(v, f"{prefix}{k}.") if isinstance(v, dict) else {prefix + k: v}
+    return out
+
+
+def _flat_settings(settings: dict) -> str:
+    return ", ".join(f"{k} {v!r}" for k, v in _flatten(settings).items())
+
+
 def load_plugins(store: Store, variants) -> dict[tuple[str, str], str]:
     """Load the installed plug-ins and the plug-in files each stored study names (from
     its study file's folder); returns why a study variant's files could not be loaded."""
@@ -126,11 +160,6 @@ def load_plugins(store: Store, variants) -> dict[tuple[str, str], str]:
     return out
 
 
-def _threads(store: Store, rows: list[dict]) -> dict[int, int]:
-    runs = {r["run_id"]: r for n in {row["study"] for row in rows} for r in store.runs(n)}
-    return {k: int(r["environment"].get("threads", 1)) for k, r in runs.items()}
-
-
 def verify(store: Store, study: str | None = None, sample: int | None = None,
            seed: int = 0, out=None, runtime: dict | None = None) -> int:
     """Re-run the selected trials, print one line each and a summary; returns the exit
@@ -140,22 +169,24 @@ def verify(store: Store, study: str | None = None, sample: int | None = None,
     if not rows:
         raise SuiteError(f"The store {store.label} holds no trials to verify.")
     chosen = select(rows, sample, seed)
-    threads = _threads(store, chosen)
+    runs, settings = _runs(store, chosen), numerics.trial_record()
     unloadable = load_plugins(store, {(r["study"], r["variant"]) for r in chosen})
-    saved = torch.get_num_threads()
     checks = []
-    try:
-        for row in chosen:
-            check = check_trial(store, row, threads.get(row["run_id"], 1),
-                                unloadable.get((row["study"], row["variant"]), ""), runtime)
-            print(_line(check), file=out, flush=True)
-            checks.append(check)
-    finally:
-        torch.set_num_threads(saved)
+    for row in chosen:
+        env = runs.get(row["run_id"], {}).get("environment", {})
+        check = check_trial(store, row, int(env.get("threads", 1)),
+                            unloadable.get((row["study"], row["variant"]), ""), runtime)
+        note = numerics_note(env.get("numerics"), settings)
+        if note and not check.skipped:
+            check.notes.append(note)
+        print(_line(check), file=out, flush=True)
+        checks.append(check)
     counts = {v: sum(c.verdict == v for c in checks) for v in ("match", "mismatch", "skipped")}
+    other = sum(bool(c.notes) for c in checks)
     print(f"verify: {len(checks)} of {len(rows)} stored trials re-run by suite {__version__}: "
           f"{counts['match']} match, {counts['mismatch']} mismatch, {counts['skipped']} "
-          "skipped.", file=out)
+          "skipped." + (f" {other} ran under other recorded numeric settings (see their "
+                        "notes)." if other else ""), file=out)
     return 1 if counts["mismatch"] else 2 if counts["skipped"] else 0
 
 
@@ -164,8 +195,9 @@ def _line(check: Check) -> str:
     labels = ", ".join(f"{k}={v}" for k, v in r["labels"].items())
     head = (f"{check.verdict.upper() if check.verdict != 'match' else 'match':<9}"
             f"{r['study']} ({r['variant']}) {labels} seed {r['seed_index']} [{r['trial_id']}]")
+    notes = "".join(f"\n    note: {n}" for n in check.notes)
     if check.skipped:
         return f"{head}: {check.skipped}"
     if check.differences:
-        return f"{head}:\n" + "\n".join(f"    {d}" for d in check.differences)
-    return f"{head} ({check.seconds:.1f} s)"
+        return f"{head}:\n" + "\n".join(f"    {d}" for d in check.differences) + notes
+    return f"{head} ({check.seconds:.1f} s)" + notes

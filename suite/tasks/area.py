@@ -35,6 +35,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call
 
+from suite import numerics
 from suite.tasks.weight_path import WeightPath, augmented, neuron_projection
 
 UNIT_ROUNDOFF = 2.0**-24  # float32, round to nearest
@@ -201,30 +202,14 @@ def survey(setting: Setting) -> Survey:
 
 
 REDUCED = {"bf16": 2.0**-8, "tf32": 2.0**-11}  # relative rounding of the inputs
-MATMUL_PRECISION = {"medium": "bf16", "high": "tf32"}
 
 
 def input_rounding(device: torch.device, conv: bool) -> float:
     """Relative rounding of the final layer's inputs before its float32 products: 0 in
     IEEE float32, 2^-11 for TF32 (CUDA convolutions by default), 2^-8 for bfloat16, as
     torch's precision settings for this device and kind of layer allow."""
-    b = torch.backends
-    try:
-        settings = [MATMUL_PRECISION.get(torch.get_float32_matmul_precision(), "ieee")]
-    except RuntimeError:  # torch refuses the legacy query once the new API was used
-        settings = []
-    if device.type == "cuda":
-        settings.append("tf32" if (b.cudnn.allow_tf32 if conv else b.cuda.matmul.allow_tf32)
-                        else "ieee")
-        settings.append(_precision(b.cudnn, "conv") if conv else _precision(b.cuda, "matmul"))
-    else:
-        settings.append(_precision(b.mkldnn, "conv" if conv else "matmul"))
-    return max(REDUCED.get(s, 0.0) for s in settings)
-
-
-def _precision(backend, kind: str) -> str:
-    """A backend's fp32_precision setting for `kind` ("none" where torch has none)."""
-    return str(getattr(getattr(backend, kind, None), "fp32_precision", "none"))
+    backend = "cuda" if device.type == "cuda" else "mkldnn"
+    return REDUCED.get(numerics.precision(backend, "conv" if conv else "matmul"), 0.0)
 
 
 def gamma(n_terms: int) -> float:

@@ -31,8 +31,8 @@ LOSS = "cross_entropy"
 # where the bytes come from, not what is computed, so they are left out of the trial's
 # identity (RUNTIME); the split that was used is recorded in each trial's artifacts.
 DATA_PARAMS = {
-    "data_root": P.Param(None, "a folder path (or omitted: --data-root, $SUITE_DATA_ROOT or "
-                         "~/.cache/suite/data)", lambda v: v is None or
+    "data_root": P.Param(None, "a folder path (or omitted: --data-root, $SUITE_DATA_ROOT, "
+                         "~/.cache/suite/data, else the shipped test set)", lambda v: v is None or
                          (isinstance(v, str) and v != ""), "folder with the MNIST IDX files"),
     "download": P.boolean(False, "fetch the files with torchvision when missing (internet)"),
     "split": P.choice("auto", mnist_data.SPLITS, "standard, offline, or auto (standard when the "
@@ -80,7 +80,7 @@ def widths(hidden) -> list[int]:
 def prepare(config) -> None:
     """Run once in the driver before any trial: fetch the files if asked, and fail early,
     with one clear sentence, when they are missing or broken."""
-    root = mnist_data.resolve_root(config["data_root"])
+    root = mnist_data.resolve_root(config["data_root"], download=config["download"])
     if config["download"]:
         mnist_data.download(root)
     mode = mnist_data.resolve_split(root, config["split"])

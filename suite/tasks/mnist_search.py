@@ -63,6 +63,7 @@ import optuna
 import torch
 from optuna.trial import TrialState
 
+from suite import numerics
 from suite.seeding import TrialSeeds
 from suite.tasks import mnist
 from suite.tasks import params as P
@@ -253,11 +254,13 @@ class Candidate:
 
 
 def evaluate(c: Candidate) -> tuple[list[float], str]:
-    """`score` for a candidate shipped to another process, on that process's cached data."""
-    torch.set_num_threads(c.threads)
+    """`score` for a candidate shipped to another process, on that process's cached data,
+    under the numeric settings of a trial (`numerics.trial_settings`), as at home."""
     device = torch.device(c.device)
-    data = split_here(c.config, c.seeds)
-    return score(c.config, c.seeds, c.choice, data.train.to(device), data.val.to(device), device)
+    with numerics.trial_settings(c.threads, device):
+        data = split_here(c.config, c.seeds)
+        return score(c.config, c.seeds, c.choice, data.train.to(device), data.val.to(device),
+                     device)
 
 
 def split_here(config, seeds: TrialSeeds) -> Split:

@@ -3,7 +3,10 @@
 The data root is a folder holding the official IDX files, gzipped or not, either directly
 or in its `MNIST/raw/` (where `torchvision.datasets.MNIST` downloads them). It is taken
 from, in order: the task's `data_root` (`suite run --data-root` sets it), the environment
-variable `SUITE_DATA_ROOT`, and `~/.cache/suite/data` (`$XDG_CACHE_HOME/suite/data`).
+variable `SUITE_DATA_ROOT`, `~/.cache/suite/data` (`$XDG_CACHE_HOME/suite/data`) when it
+holds the test files (or a download is asked for), and last the official test set shipped
+inside the package (`suite/training/data/mnist`, `SHIPPED`), whose files are checked against their
+sha256 sums (`SHA256SUMS` there) whenever they are read.
 
 Two splits (`split` = "standard", "offline", or "auto": standard when the training files
 are present, else offline):
@@ -90,15 +93,26 @@ def _pip_line(torch_version: str) -> str:
 
 
 # -- where the files are --------------------------------------------------------------------
+SHIPPED = Path(__file__).resolve().parent / "data" / "mnist"  # the official test set
+CHECKSUMS = "SHA256SUMS"
+
+
 def default_root() -> Path:
     cache = os.environ.get("XDG_CACHE_HOME") or str(Path("~/.cache").expanduser())
     return Path(cache) / "suite" / "data"
 
 
-def resolve_root(value: str | os.PathLike | None) -> Path:
-    """The data root: `value`, else $SUITE_DATA_ROOT, else the default cache folder."""
-    chosen = value or os.environ.get(ENV_ROOT) or default_root()
-    return Path(chosen).expanduser()
+def resolve_root(value: str | os.PathLike | None, download: bool = False) -> Path:
+    """The data root: `value`, else $SUITE_DATA_ROOT, else the default cache folder when it
+    holds the test files or `download` is asked for (downloads go there, never into the
+    package), else the shipped test set (when the package has it)."""
+    chosen = value or os.environ.get(ENV_ROOT)
+    if chosen:
+        return Path(chosen).expanduser()
+    cache = default_root()
+    if download or locate(cache, "test") is not None or locate(SHIPPED, "test") is None:
+        return cache
+    return SHIPPED
 
 
 def find(root: Path, stem: str) -> Path | None:
@@ -165,8 +179,43 @@ class Digits:
 
 
 def read_part(images: Path, labels: Path) -> Digits:
-    """One part's digits, read and checked; SuiteError naming the file when it is broken."""
+    """One part's digits, read and checked; SuiteError naming the file when it is broken
+    (for the shipped files, when they do not match their sha256 sums)."""
+    for path in (images, labels):
+        check_shipped(path)
     return _read_cached(str(images), str(labels), _signature(images), _signature(labels))
+
+
+def check_shipped(path: Path) -> None:
+    """For a file of the shipped test set (in `SHIPPED`): a SuiteError unless its sha256
+    is the one `SHA256SUMS` there records. Other files pass unchecked."""
+    path = Path(path)
+    if path.resolve().parent != SHIPPED.resolve():
+        return
+    sums = SHIPPED / CHECKSUMS
+    expected = _checksums(str(sums), _signature(sums)).get(path.name)
+    actual = _sha256_cached(str(path), _signature(path))
+    if expected != actual:
+        raise SuiteError(f"The MNIST file {path} shipped with the suite does not match its "
+                         f"sha256 in {sums} (expected {expected or 'an entry for it'}, got "
+                         f"{actual}): the installation is damaged. Reinstall the suite, or "
+                         f"pass --data-root FOLDER with the official files.")
+
+
+@lru_cache(maxsize=2)
+def _checksums(path: str, _signature) -> dict[str, str]:
+    """{file name: sha256} from a `sha256sum` listing."""
+    out = {}
+    for line in Path(path).read_text().splitlines():
+        digest, _, name = line.strip().partition("  ")
+        if name:
+            out[name.lstrip("*")] = digest
+    return out
+
+
+@lru_cache(maxsize=8)
+def _sha256_cached(path: str, _signature) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def _signature(path: Path) -> tuple[int, int]:
