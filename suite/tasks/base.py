@@ -89,6 +89,9 @@ class Task:
     # Called by the driver before any trial runs, once per distinct config of the pending
     # trials (runtime settings applied): fetch or check inputs, raise SuiteError early.
     prepare: Callable[[Mapping], None] = lambda config: None
+    # The task's own text in the report: sentences about its stored trials (their rows),
+    # printed under the study's tables (how a search ran, say). The report knows no task.
+    report_notes: Callable[[list[dict]], list[str]] = lambda rows: []
 
     def defaults(self) -> dict:
         return {k: p.default for k, p in self.params.items()}

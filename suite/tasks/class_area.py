@@ -24,6 +24,7 @@ from suite.errors import SuiteError
 from suite.seeding import TrialSeeds
 from suite.tasks import area_control
 from suite.tasks import params as P
+from suite.tasks._search_notes import tpe_rounds
 from suite.tasks.area import Grid, grid_setting
 from suite.tasks.base import Task, TrialContext, TrialOutcome
 from suite.training import components, datasets
@@ -133,4 +134,5 @@ def load_model(config, state: bytes) -> MLP:
 
 
 TASK = Task(name="class-area", description=__doc__.strip().splitlines()[0], params=PARAMS,
-            metrics=METRICS, curves=CURVES, figures=FIGURES, run=run, check=check)
+            metrics=METRICS, curves=CURVES, figures=FIGURES, run=run, check=check,
+            report_notes=tpe_rounds)

@@ -68,6 +68,7 @@ from suite.seeding import TrialSeeds
 from suite.tasks import mnist
 from suite.tasks import params as P
 from suite.tasks._inner_map import inner_map
+from suite.tasks._search_notes import optuna_rounds
 from suite.tasks.base import Task, TrialOutcome
 from suite.training.mnist_data import Split
 from suite.training.models import count_parameters
@@ -401,6 +402,24 @@ def _retrain(config, seeds, best, data, device, metrics, artifacts, records) -> 
                         {"state_dict": mnist.state_bytes(model)}, diverged)
 
 
+def search_rounds(row: dict) -> tuple[int, bool] | None:
+    """(most trials of a round, every suggestion random) of a stored trial's search."""
+    a = row.get("artifacts", {})
+    if "search" not in a or "sampler" not in a:
+        return None
+    s, n_trials = a["sampler"], row["config"].get("n_trials", 1)
+    w = min(s.get("parallel", 1), n_trials)
+    # the last round is asked knowing at most this many results; TPE samples at random
+    # until it knows n_startup_trials
+    known = (n_trials - 1) // w * w
+    return w, s.get("name") == "random" or known < s.get("n_startup_trials", 0)
+
+
+def report_notes(rows: list[dict]) -> list[str]:
+    """The report's sentence on how the trials' searches evaluated their Optuna trials."""
+    return optuna_rounds(map(search_rounds, rows))
+
+
 TASK = Task(name="mnist-search", description=__doc__.strip().splitlines()[0], params=PARAMS,
             metrics=METRICS, curves=CURVES, figures=FIGURES, run=run, check=check,
-            runtime=RUNTIME, prepare=mnist.prepare)
+            runtime=RUNTIME, prepare=mnist.prepare, report_notes=report_notes)

@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from suite.seeding import TrialSeeds
 from suite.tasks import area_control
 from suite.tasks import params as P
+from suite.tasks._search_notes import tpe_rounds
 from suite.tasks.area import Setting
 from suite.tasks.base import Task, TrialContext, TrialOutcome
 from suite.training import components, shapes
@@ -146,4 +147,4 @@ def _pixel_accuracy(model, pts: Points) -> float:
 
 TASK = Task(name="segmentation-class-area", description=__doc__.strip().splitlines()[0],
             params=PARAMS, metrics=METRICS, curves=CURVES, figures=FIGURES, run=run,
-            check=check)
+            check=check, report_notes=tpe_rounds)
