@@ -357,7 +357,7 @@ def figures(study: Study, rows: list[dict], store: Store, page: StudyPage) -> li
                               f"(registered: {', '.join(sorted(F.FIGURES))}).")
             continue
         try:
-            png = F.png_bytes(F.FIGURES[name](ctx))
+            png = F.png_bytes(F.draw(name, ctx))
         except F.FigureUnavailable as e:
             page.notes.append(f"Figure '{name}' does not apply here: {e}.")
             continue
