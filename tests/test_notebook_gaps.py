@@ -202,7 +202,7 @@ search = { lr = [0.1] }
 def test_a_searched_nuisance_axis_is_in_the_grid_and_marked():
     import tomllib
 
-    from suite import spec
+    from suite.study import spec
 
     full = spec.parse(tomllib.loads(SEARCHED), "iso.toml")
     assert [a.name for a in full.axes] == ["n_hidden_layers", "lr"]
@@ -220,8 +220,8 @@ def test_a_searched_nuisance_axis_is_in_the_grid_and_marked():
 def test_bad_search_axes_are_one_sentence(change, key, words):
     import tomllib
 
-    from suite import spec
     from suite.errors import DeclarationError
+    from suite.study import spec
 
     raw = tomllib.loads(SEARCHED)
     for part, table in change.items():
