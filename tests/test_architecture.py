@@ -3,6 +3,7 @@
 import each other, directly or through others."""
 
 import ast
+import functools
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent.parent / "suite"
@@ -72,6 +73,7 @@ def layer(name: str) -> str:
     return name.split(".")[1]
 
 
+@functools.cache
 def graph() -> dict[str, list[tuple[str, int]]]:
     mods = modules()
     return {name: imports(name, path, set(mods)) for name, path in mods.items()}

@@ -178,6 +178,7 @@ def notebook_models():
     return out
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("i", [0, 1, 2])
 def test_the_notebooks_model_copied_into_the_suites_mlp_gets_its_classes(notebook_models, i):
     """compare_pred's own map (h = 0.01, the notebook's module, one forward pass) against

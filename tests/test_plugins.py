@@ -233,6 +233,7 @@ def test_results_compact_fits_100_columns_and_csv_floats_round_trip(study_dir, c
     assert rows[0]["test_error_mean"] == suite.summary(study, store)["test_error_mean"][0]
 
 
+@pytest.mark.slow
 def test_import_suite_is_light():
     code = "import sys, suite; print('torch' in sys.modules, callable(suite.run))"
     out = subprocess.run([sys.executable, "-c", code], env={"PYTHONPATH": str(REPO_ROOT)},
@@ -245,6 +246,7 @@ def _readme_section() -> str:
     return text.split("## Writing your own task")[1].split("\n## ")[0]
 
 
+@pytest.mark.slow
 def test_the_readme_section_runs_as_written(tmp_path, monkeypatch):
     blocks = re.findall(r"```(\w+)\n(.*?)```", _readme_section(), re.S)
     files = {b.splitlines()[0].split(":")[0].lstrip("# "): b for _, b in blocks

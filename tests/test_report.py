@@ -62,6 +62,7 @@ def site(tmp_path_factory):
     return root / "site"
 
 
+@pytest.mark.slow
 def test_index_lists_every_variant_with_status_and_link(site):
     index = (site / "index.html").read_text()
     assert 'href="tiny-report.html"' in index and 'href="tiny-report.quick.html"' in index
@@ -180,6 +181,7 @@ def browser():
         b.chromium.close()
 
 
+@pytest.mark.slow
 def test_pages_load_in_chromium_without_errors_and_every_image_decodes(site, browser):
     for name in ("index.html", "tiny-report.html", "tiny-report.quick.html"):
         errors, result = browser.load(site / name)

@@ -22,6 +22,7 @@ def trained():
     return fixtures.model_of(t), *fixtures.ranges(t)
 
 
+@pytest.mark.slow
 def test_class_map(benchmark, trained):
     model, xr, yr = trained
     z = benchmark(decision_grid.class_map, model, "mse", xr, yr, 0.05)
