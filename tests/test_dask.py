@@ -25,6 +25,8 @@ from suite.running.runner import Job, RunSummary, _drive, run_study, variant_of
 from suite.store import Store
 from suite.study import shipped
 
+pytestmark = pytest.mark.slow  # Dask clusters are started for this module
+
 distributed = pytest.importorskip("distributed")
 
 # 4 configs x 2 seeds, stored two at a time (one stacked model per config), each pair

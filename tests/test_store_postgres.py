@@ -31,6 +31,8 @@ from suite.study import shipped
 from suite.study.planning import plan
 from suite.tasks import mnist_search
 
+pytestmark = pytest.mark.slow  # a PostgreSQL server is started for this module
+
 QUICK = "spiral-learning-rate"  # 4 trials, about 4 s
 
 
