@@ -46,6 +46,11 @@ def _parser() -> argparse.ArgumentParser:
                      "(MNIST); default: $SUITE_DATA_ROOT, else ~/.cache/suite/data")
     run.add_argument("--download", action="store_true",
                      help="let tasks fetch missing data files (needs internet)")
+    run.add_argument("--yes", action="store_true", help="run a plan of more than "
+                     "10,000 trials (refused without it)")
+    run.add_argument("--replace-declaration", action="store_true",
+                     help="the store holds this study's name with another declaration: "
+                     "delete its stored trials and keep this declaration (refused without it)")
     res = sub.add_parser("results", help="per-configuration statistics over seeds")
     res.add_argument("study")
     _store_arg(res)
@@ -95,6 +100,14 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as e:
         if not _store_lost(e):
             raise
+        if _read_only(e):
+            from suite.store import hide_password
+
+            where = f" {hide_password(str(args.store))}" if hasattr(args, "store") else ""
+            print(f"suite: error: the store{where} is read-only ({_first_line(e)}): make it "
+                  "writable, or point --store at another file; trials committed before are "
+                  "kept.", file=sys.stderr)
+            return 2
         print(f"suite: error: the store stopped answering ({_first_line(e)}); the trials "
               "committed before are kept: check the database, then run the same command "
               "again to resume.", file=sys.stderr)
@@ -109,6 +122,11 @@ def _store_lost(error: Exception) -> bool:
     from sqlalchemy import exc
 
     return isinstance(error, exc.OperationalError | exc.InterfaceError)
+
+
+def _read_only(error: Exception) -> bool:
+    text = str(getattr(error, "orig", None) or error).lower()
+    return "readonly" in text or "read-only" in text or "read only" in text
 
 
 def _first_line(error: Exception) -> str:
@@ -146,11 +164,15 @@ def cmd_show(args) -> int:
 
 
 def cmd_run(args) -> int:
+    from suite.environment import resolve_device
     from suite.runner import run_study
     from suite.store import Store
 
     study = registry.load(args.study, quick=args.quick)
-    make_executor(args.executor, args.workers, args.scheduler)  # refused before the store
+    # Everything that can be refused is refused before the store is opened or created.
+    make_executor(args.executor, args.workers, args.scheduler)
+    resolve_device(args.device)
+    _announce(_check_plan_size(study, args.seeds, args.yes))
     store = Store(args.store)
     try:
         summary = run_study(study, store, device=args.device, workers=args.workers,
@@ -158,11 +180,38 @@ def cmd_run(args) -> int:
                             scheduler=args.scheduler,
                             command=_command_line(), progress=not args.no_progress,
                             runtime={"data_root": args.data_root,
-                                     "download": args.download or None})
+                                     "download": args.download or None},
+                            replace_declaration=args.replace_declaration,
+                            announce=_announce)
     finally:
         store.close()
     print(summary.line())
     return 0
+
+
+def _announce(line: str) -> None:
+    print(f"suite: {line}", file=sys.stderr, flush=True)
+
+
+def _check_plan_size(study, seeds: int | None, yes: bool) -> str:
+    """The plan's size in words; a plan above CONFIRM_TRIALS needs --yes, one above
+    MAX_TRIALS (or seeds above the declaration's bound) is refused."""
+    from suite.planning import CONFIRM_TRIALS, MAX_TRIALS, count
+    from suite.spec import MAX_SEEDS
+
+    if seeds is not None and seeds > MAX_SEEDS:
+        raise SuiteError(f"--seeds must be at most {MAX_SEEDS:,}. Got {seeds:,} instead.")
+    n = count(study, seeds)
+    shape = " x ".join(str(len(a.values)) for a in study.axes)
+    words = (f"{study.name} ({'quick' if study.quick else 'full'}): {n:,} trials planned "
+             f"({shape} configurations x {seeds or study.seeds} seeds)")
+    if n > MAX_TRIALS:
+        raise SuiteError(f"{words}, more than the {MAX_TRIALS:,} a run may plan; use fewer "
+                         "seeds or axis values.")
+    if n > CONFIRM_TRIALS and not yes:
+        raise SuiteError(f"{words}, more than {CONFIRM_TRIALS:,}: pass --yes to run them, or "
+                         "use fewer seeds or axis values.")
+    return words + "."
 
 
 def _command_line() -> str:
@@ -195,6 +244,7 @@ def _rows(store, study) -> list[dict]:
     from suite.runner import variant_of
 
     variant = variant_of(study)
+    _same_declaration(store, study)
     rows = store.trials(study.name, variant)
     if not rows:
         others = [v for v in store.variants(study.name) if v != variant]
@@ -202,6 +252,21 @@ def _rows(store, study) -> list[dict]:
         raise SuiteError(f"The store {store.label} holds no {variant} trials of study "
                          f"'{study.name}'.{hint}")
     return rows
+
+
+def _same_declaration(store, study) -> None:
+    """Results of the study as declared: refused when the store ran another declaration
+    under its name (the trials would describe that one)."""
+    import json
+
+    from suite.spec import differences
+
+    stored = store.declared(study.name)
+    diff = stored is not None and differences(stored, json.loads(json.dumps(study.declaration)))
+    if diff:
+        raise SuiteError(f"The store {store.label} holds study '{study.name}' with another "
+                         f"declaration ({'; '.join(diff[:3])}); give the file it was run from, "
+                         "or run this one under another name.")
 
 
 def _render(frame, fmt: str) -> str:
@@ -216,6 +281,7 @@ def cmd_report(args) -> int:
     from suite.report import build_site
     from suite.store import Store
 
+    _check_out_folder(args.out)
     store = Store(args.store, create=False)
     try:
         pages = build_site(store, args.out, args.study)
@@ -223,6 +289,19 @@ def cmd_report(args) -> int:
         store.close()
     print(f"Wrote {len(pages)} study page(s) and {args.out}/index.html.")
     return 0
+
+
+def _check_out_folder(out: str) -> None:
+    """--out must be a folder, or a path where one can be made (no file on the way)."""
+    from pathlib import Path
+
+    for p in (Path(out), *Path(out).parents):
+        if p.exists():
+            if not p.is_dir():
+                what = "is" if p == Path(out) else f"is inside {p}, which is"
+                raise SuiteError(f"--out {out} {what} a file, not a folder; give a folder "
+                                 "for the report.")
+            return
 
 
 def cmd_verify(args) -> int:

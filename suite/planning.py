@@ -9,6 +9,7 @@ reusing an old one.
 import hashlib
 import itertools
 import json
+import math
 from dataclasses import dataclass
 
 from suite import __version__
@@ -33,6 +34,18 @@ def canonical(obj) -> str:
 
 def digest(obj, n: int = 16) -> str:
     return hashlib.sha256(canonical(obj).encode()).hexdigest()[:n]
+
+
+# A plan above CONFIRM_TRIALS trials runs only with `suite run --yes`; one above
+# MAX_TRIALS is refused (planning alone would take minutes).
+CONFIRM_TRIALS = 10_000
+MAX_TRIALS = 1_000_000
+
+
+def count(study: Study, seeds: int | None = None) -> int:
+    """How many trials `plan(study, seeds)` holds, without building them."""
+    return math.prod(len(a.values) for a in study.axes) * (study.seeds if seeds is None
+                                                            else seeds)
 
 
 def grid(study: Study):

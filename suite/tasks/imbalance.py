@@ -70,7 +70,7 @@ def val_f1_rule(scores, labels, config) -> tuple[float, str]:
 THRESHOLD_RULES = {"fixed": fixed_rule, "val_f1": val_f1_rule}
 
 PARAMS = {
-    "n_samples": P.int_range(1000, 10, doc="samples before the splits"),
+    "n_samples": P.size("points", 1000, 10, doc="samples before the splits"),
     "minority": P.Param(0.05, "a float in (0, 0.5]", lambda v: _num(v) and 0 < v <= 0.5,
                         "share of the positive class"),
     "test_fraction": P.Param(0.3, "a float in (0, 1)", lambda v: _num(v) and 0 < v < 1,
@@ -83,8 +83,8 @@ PARAMS = {
     "optimizer": P.choice("adam", catalogue.OPTIMIZERS, "optimiser"),
     "lr": P.positive_float(0.01, "learning rate"),
     "weight_decay": P.non_negative_float(0.0, "L2 penalty (the optimiser's weight_decay)"),
-    "batch_size": P.int_range(32, 1, doc="minibatch size"),
-    "epochs": P.int_range(100, 1, doc="training epochs"),
+    "batch_size": P.size("batch", 32, 1, doc="minibatch size"),
+    "epochs": P.size("epochs", 100, 1, doc="training epochs"),
     "class_weight": P.boolean(False, "weight the positive class by n_neg / n_pos"),
     "threshold_rule": P.choice("fixed", THRESHOLD_RULES, "how the threshold is chosen"),
     "fixed_threshold": P.Param(0.5, "a float in (0, 1)", lambda v: _num(v) and 0 < v < 1,
@@ -118,6 +118,7 @@ def check(config, fail) -> None:
     if isinstance(n, list) and len(n) != config["n_hidden_layers"]:
         fail("n_neurons", f"a list of {config['n_hidden_layers']} widths (one per hidden layer)",
              n)
+    P.check_model_size(20, widths_of(config["n_hidden_layers"], n), fail)
 
 
 def split_indices(y: np.ndarray, config, seeds: TrialSeeds) -> dict[str, np.ndarray]:

@@ -45,8 +45,8 @@ PARAMS = {
     "activation": P.choice("relu", catalogue.ACTIVATIONS, "hidden activation"),
     "optimizer": P.choice("adam", catalogue.OPTIMIZERS, "optimiser"),
     "lr": P.positive_float(1e-3, "learning rate (Keras' Adam default)"),
-    "batch_size": P.int_range(32, 1, doc="minibatch size (Keras' default)"),
-    "epochs": P.int_range(10, 1, doc="training epochs"),
+    "batch_size": P.size("batch", 32, 1, doc="minibatch size (Keras' default)"),
+    "epochs": P.size("epochs", 10, 1, doc="training epochs"),
 }
 
 METRICS = ("test_accuracy", "val_accuracy", "train_accuracy", "final_loss", "final_val_loss",
@@ -134,6 +134,11 @@ def state_bytes(model: torch.nn.Module) -> bytes:
     return buffer.getvalue()
 
 
+def check(config, fail) -> None:
+    """The model's size (784 pixels in)."""
+    P.check_model_size(784, widths(config["hidden"]), fail, "hidden")
+
+
 TASK = Task(name="mnist", description=__doc__.strip().splitlines()[0], params=PARAMS,
             metrics=METRICS, curves=CURVES, figures=FIGURES, run=run, runtime=RUNTIME,
-            prepare=prepare)
+            prepare=prepare, check=check)

@@ -18,7 +18,7 @@ import torch
 
 from suite import catalogue, datasets
 from suite import params as P
-from suite.models import MODELS, count_parameters
+from suite.models import MODELS, count_parameters, widths_of
 from suite.seeding import TrialSeeds
 from suite.sweep import Fitted, fit_batch, n_outputs
 from suite.tasks.base import Task, TrialOutcome
@@ -27,9 +27,9 @@ from suite.training import accuracy, predict_labels
 PARAMS = {
     "dataset": P.choice("spirals", datasets.DATASETS, "dataset maker"),
     "noise": P.dataset_noise(),
-    "n_train": P.int_range(4000, 2, doc="training points"),
-    "n_val": P.int_range(1000, 1, doc="validation points"),
-    "n_test": P.int_range(500, 1, doc="test points"),
+    "n_train": P.size("points", 4000, 2, doc="training points"),
+    "n_val": P.size("points", 1000, 1, doc="validation points"),
+    "n_test": P.size("points", 500, 1, doc="test points"),
     "model": P.choice("mlp", MODELS, "model family"),
     "n_hidden_layers": P.int_range(3, 0, 100, "hidden layers"),
     "n_neurons": P.widths(10, "neurons per hidden layer"),
@@ -42,10 +42,10 @@ PARAMS = {
     "optimizer": P.choice("sgd", catalogue.OPTIMIZERS, "optimiser"),
     "lr": P.positive_float(0.1, "learning rate"),
     "weight_decay": P.non_negative_float(0.0, "L2 penalty (the optimiser's weight_decay)"),
-    "batch_size": P.int_range(32, 1, doc="minibatch size"),
-    "epochs": P.int_range(150, 1, doc="training epochs"),
+    "batch_size": P.size("batch", 32, 1, doc="minibatch size"),
+    "epochs": P.size("epochs", 150, 1, doc="training epochs"),
     "l1": P.non_negative_float(0.0, "L1 penalty on the weight matrices (0: off)"),
-    "patience": P.int_range(0, 0, doc="early stopping on the validation loss (0: off)"),
+    "patience": P.size("epochs", 0, 0, doc="early stopping on the validation loss (0: off)"),
 }
 
 METRICS = ("val_accuracy", "test_accuracy", "train_accuracy", "final_loss", "final_val_loss",
@@ -65,6 +65,7 @@ def check(config, fail) -> None:
     if isinstance(n, list) and len(n) != config["n_hidden_layers"]:
         fail("n_neurons", f"a list of {config['n_hidden_layers']} widths (one per hidden layer)",
              n)
+    P.check_model_size(2, widths_of(config["n_hidden_layers"], n), fail)
     if config["skip_last_hidden_activation"] and config["n_hidden_layers"] == 0:
         fail("skip_last_hidden_activation", "false when there is no hidden layer", True)
 
