@@ -280,7 +280,7 @@ def _task(raw, c) -> tuple[Task, dict]:
     if not isinstance(t, dict):
         c.fail("task", "a table with at least 'kind'", t)
     kind = t.get("kind")
-    if kind not in tasks.TASKS:
+    if not isinstance(kind, str) or kind not in tasks.TASKS:
         names = ", ".join(f"'{n}'" for n in sorted(tasks.TASKS))
         c.fail("task.kind", f"one of {names}", kind, did_you_mean(kind, tasks.TASKS))
     return tasks.TASKS[kind], {k: v for k, v in t.items() if k != "kind"}
