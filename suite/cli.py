@@ -190,7 +190,8 @@ def cmd_run(args) -> int:
 
 
 def _announce(line: str) -> None:
-    print(f"suite: {line}", file=sys.stderr, flush=True)
+    """What a run will do, on stdout before it starts (errors alone go to stderr)."""
+    print(line, flush=True)
 
 
 def _check_plan_size(study, seeds: int | None, yes: bool) -> str:

@@ -366,12 +366,13 @@ def test_a_large_plan_prints_its_size_at_once_and_needs_yes(tmp_path, capsys):
 
 def test_run_prints_the_plan_and_an_estimate_from_stored_trials(tmp_path, capsys):
     path, store = write(tmp_path, TINY), tmp_path / "s.db"
-    code, _, err = cli(capsys, "run", path, "--store", store, "--no-progress", "--seeds", "1")
-    assert code == 0 and "tiny (full): 2 trials planned (2 configurations x 1 seeds)." in err
-    assert "2 to run, 0 already in the store; no estimate yet" in err
-    code, _, err = cli(capsys, "run", path, "--store", store, "--no-progress")
-    assert code == 0 and "2 to run, 2 already in the store; estimate ~" in err
-    assert "the mean of 2 stored full trial(s), on 1 slot(s)" in err
+    code, out, _ = cli(capsys, "run", path, "--store", store, "--no-progress", "--seeds", "1")
+    lines = out.splitlines()
+    assert code == 0 and lines[0] == "tiny (full): 2 trials planned (2 configurations x 1 seeds)."
+    assert lines[1].startswith("2 to run, 0 already in the store; no estimate yet")
+    code, out, _ = cli(capsys, "run", path, "--store", store, "--no-progress")
+    assert code == 0 and "2 to run, 2 already in the store; estimate ~" in out
+    assert "the mean of 2 stored full trial(s), on 1 slot(s)" in out
 
 
 def test_report_out_at_a_file_is_one_sentence(tmp_path, capsys):
