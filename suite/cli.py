@@ -9,7 +9,7 @@ import sys
 
 from suite import __version__, registry
 from suite.errors import SuiteError
-from suite.executors import EXECUTORS, SCHEDULER_ENV, make_executor
+from suite.executors import EXECUTORS, SCHEDULER_ENV
 
 FORMATS = ("table", "csv", "json")
 
@@ -18,7 +18,8 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="suite", description=__doc__.splitlines()[0])
     p.add_argument("--version", action="version", version=f"suite {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
-    sub.add_parser("list", help="list the shipped studies")
+    sub.add_parser("list", help="list the shipped studies and the tasks, with where each "
+                   "task comes from")
     show = sub.add_parser("show", help="show a study's declaration and its plan")
     show.add_argument("study", help="a shipped study's name or a path to a .toml file")
     show.add_argument("--quick", action="store_true", help="the quick variant")
@@ -43,7 +44,8 @@ def _parser() -> argparse.ArgumentParser:
                      help="torch threads per trial (recorded; changes low-order bits)")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
     run.add_argument("--data-root", help="folder with the data files of tasks that read them "
-                     "(MNIST); default: $SUITE_DATA_ROOT, else ~/.cache/suite/data")
+                     "(MNIST, the tabular task's relative paths); default for MNIST: "
+                     "$SUITE_DATA_ROOT, else ~/.cache/suite/data")
     run.add_argument("--download", action="store_true",
                      help="let tasks fetch missing data files (needs internet)")
     run.add_argument("--yes", action="store_true", help="run a plan of more than "
@@ -57,6 +59,8 @@ def _parser() -> argparse.ArgumentParser:
     res.add_argument("--quick", action="store_true", help="the quick variant's trials")
     res.add_argument("--format", choices=FORMATS, default="table")
     res.add_argument("--trials", action="store_true", help="one row per trial, not per config")
+    res.add_argument("--wide", action="store_true", help="the table with every column (mean "
+                     "and std of each metric apart), not the compact one")
     rep = sub.add_parser("report", help="write the HTML report of every study in the store")
     _store_arg(rep)
     rep.add_argument("--out", default="reports/site", help="folder (default: reports/site)")
@@ -66,6 +70,8 @@ def _parser() -> argparse.ArgumentParser:
     ver.add_argument("--sample", type=_positive, help="re-run K trials (default: all)")
     ver.add_argument("--study", help="only this study's trials")
     ver.add_argument("--seed", type=int, default=0, help="seed of the sample (default: 0)")
+    ver.add_argument("--data-root", help="folder with the data files of tasks that read them "
+                     "(as for run)")
     return p
 
 
@@ -135,9 +141,22 @@ def _first_line(error: Exception) -> str:
 
 
 def cmd_list(args) -> int:
+    from suite import plugins, tasks
+
+    print("Studies:")
     for name in registry.names():
         study = registry.load(name)
-        print(f"{name:<24} {study.description.splitlines()[0] if study.description else ''}")
+        print(f"  {name:<24} {study.description.splitlines()[0] if study.description else ''}")
+    plugins.load_installed()
+    print("\nTasks (kind = NAME in a study's [task]), and where each comes from:")
+    for name in sorted(tasks.TASKS):
+        print(f"  {name:<24} {plugins.describe('task', name)}")
+    for kind in ("dataset", "model", "figure"):
+        extra = sorted(n for k, n in plugins.registered() if k == kind)
+        if extra:
+            print(f"\nPlug-in {kind}s:")
+            for name in extra:
+                print(f"  {name:<24} {plugins.describe(kind, name)}")
     return 0
 
 
@@ -164,27 +183,14 @@ def cmd_show(args) -> int:
 
 
 def cmd_run(args) -> int:
-    from suite.environment import resolve_device
-    from suite.runner import run_study
-    from suite.store import Store
+    from suite import api
 
-    study = registry.load(args.study, quick=args.quick)
-    # Everything that can be refused is refused before the store is opened or created.
-    make_executor(args.executor, args.workers, args.scheduler)
-    resolve_device(args.device)
-    _announce(_check_plan_size(study, args.seeds, args.yes))
-    store = Store(args.store)
-    try:
-        summary = run_study(study, store, device=args.device, workers=args.workers,
-                            seeds=args.seeds, threads=args.threads, executor=args.executor,
-                            scheduler=args.scheduler,
-                            command=_command_line(), progress=not args.no_progress,
-                            runtime={"data_root": args.data_root,
-                                     "download": args.download or None},
-                            replace_declaration=args.replace_declaration,
-                            announce=_announce)
-    finally:
-        store.close()
+    summary = api.run(registry.load(args.study, quick=args.quick), args.store,
+                      seeds=args.seeds, device=args.device, workers=args.workers,
+                      threads=args.threads, executor=args.executor, scheduler=args.scheduler,
+                      data_root=args.data_root, download=args.download,
+                      progress=not args.no_progress, command=_command_line(), yes=args.yes,
+                      replace_declaration=args.replace_declaration, announce=_announce)
     print(summary.line())
     return 0
 
@@ -192,27 +198,6 @@ def cmd_run(args) -> int:
 def _announce(line: str) -> None:
     """What a run will do, on stdout before it starts (errors alone go to stderr)."""
     print(line, flush=True)
-
-
-def _check_plan_size(study, seeds: int | None, yes: bool) -> str:
-    """The plan's size in words; a plan above CONFIRM_TRIALS needs --yes, one above
-    MAX_TRIALS (or seeds above the declaration's bound) is refused."""
-    from suite.planning import CONFIRM_TRIALS, MAX_TRIALS, count
-    from suite.spec import MAX_SEEDS
-
-    if seeds is not None and seeds > MAX_SEEDS:
-        raise SuiteError(f"--seeds must be at most {MAX_SEEDS:,}. Got {seeds:,} instead.")
-    n = count(study, seeds)
-    shape = " x ".join(str(len(a.values)) for a in study.axes)
-    words = (f"{study.name} ({'quick' if study.quick else 'full'}): {n:,} trials planned "
-             f"({shape} configurations x {seeds or study.seeds} seeds)")
-    if n > MAX_TRIALS:
-        raise SuiteError(f"{words}, more than the {MAX_TRIALS:,} a run may plan; use fewer "
-                         "seeds or axis values.")
-    if n > CONFIRM_TRIALS and not yes:
-        raise SuiteError(f"{words}, more than {CONFIRM_TRIALS:,}: pass --yes to run them, or "
-                         "use fewer seeds or axis values.")
-    return words + "."
 
 
 def _command_line() -> str:
@@ -224,96 +209,94 @@ def _command_line() -> str:
 
 
 def cmd_results(args) -> int:
-    from suite import analysis
-    from suite.store import Store
+    from suite import api
 
     study = registry.load(args.study, quick=args.quick)
-    store = Store(args.store, create=False)
-    try:
-        rows = _rows(store, study)
-        curves = {r["trial_id"]: store.curves(r["trial_id"]) for r in rows}
-    finally:
-        store.close()
-    frame = analysis.trials_frame(rows, study.metrics, curves)
-    if not args.trials:
-        frame = analysis.summary(frame, [a.name for a in study.axes], study.metrics)
+    with api.open_store(args.store) as s:
+        if args.trials:
+            frame = api.trials(study, s)
+        elif args.format != "table" or args.wide:
+            frame = api.summary(study, s)
+        else:
+            print(compact(api.results(study, s), [a.name for a in study.axes], study.metrics))
+            return 0
     print(_render(frame, args.format))
     return 0
 
 
-def _rows(store, study) -> list[dict]:
-    from suite.runner import variant_of
-
-    variant = variant_of(study)
-    _same_declaration(store, study)
-    rows = store.trials(study.name, variant)
-    if not rows:
-        others = [v for v in store.variants(study.name) if v != variant]
-        hint = f" It has {others[0]} trials: add or drop --quick." if others else ""
-        raise SuiteError(f"The store {store.label} holds no {variant} trials of study "
-                         f"'{study.name}'.{hint}")
-    return rows
-
-
-def _same_declaration(store, study) -> None:
-    """Results of the study as declared: refused when the store ran another declaration
-    under its name (the trials would describe that one)."""
-    import json
-
-    from suite.spec import differences
-
-    stored = store.declared(study.name)
-    diff = stored is not None and differences(stored, json.loads(json.dumps(study.declaration)))
-    if diff:
-        raise SuiteError(f"The store {store.label} holds study '{study.name}' with another "
-                         f"declaration ({'; '.join(diff[:3])}); give the file it was run from, "
-                         "or run this one under another name.")
-
-
 def _render(frame, fmt: str) -> str:
+    """CSV and JSON with every float in Python's shortest round-trip form (repr: 0.634,
+    not 0.63400000000000001), losing nothing; a table rounded for reading."""
     if fmt == "csv":
-        return frame.to_csv(index=False, float_format="%.17g").rstrip("\n")
+        return frame.to_csv(index=False).rstrip("\n")
     if fmt == "json":
-        return frame.to_json(orient="records", double_precision=15)
+        import json
+
+        from suite.report import records
+
+        return json.dumps(records(frame))
     return frame.to_string(index=False, float_format=lambda v: f"{v:.4f}")
 
 
-def cmd_report(args) -> int:
-    from suite.report import build_site
-    from suite.store import Store
+WIDTH = 100  # the compact table fits a terminal this wide
 
-    _check_out_folder(args.out)
-    store = Store(args.store, create=False)
-    try:
-        pages = build_site(store, args.out, args.study)
-    finally:
-        store.close()
-    print(f"Wrote {len(pages)} study page(s) and {args.out}/index.html.")
+
+def compact(frame, axes: list[str], metrics) -> str:
+    """Per configuration: its labels, each metric as `mean [low, high]` (3 significant
+    digits; the 95% t interval), n, diverged, the diagnosis. Columns that do not fit in
+    WIDTH characters go to a further block, which repeats the labels."""
+    columns = [(a, [str(v) for v in frame[a]]) for a in axes]
+    cells = [(m, [_interval(r[f"{m}_mean"], r[f"{m}_low"], r[f"{m}_high"])
+                  for _, r in frame.iterrows()]) for m in metrics]
+    cells += [(c, [str(v) for v in frame[c]]) for c in ("n", "diverged", "diagnosis")
+              if c in frame.columns]
+    blocks, block = [], []
+    for col in cells:
+        if block and _width(columns + block + [col]) > WIDTH:
+            blocks.append(block)
+            block = []
+        block.append(col)
+    blocks.append(block)
+    text = "\n\n".join(_lines(columns + b) for b in blocks)
+    return text + "\nmean [95% t interval] over seeds; --wide: means and stds; --format csv|json."
+
+
+def _width(columns) -> int:
+    return sum(max(len(h), *map(len, c)) for h, c in columns) + 2 * (len(columns) - 1)
+
+
+def _lines(columns) -> str:
+    widths = [max(len(h), *map(len, c)) for h, c in columns]
+    rows = [[h for h, _ in columns]] + [list(r) for r in zip(*(c for _, c in columns),
+                                                                strict=True)]
+    return "\n".join("  ".join(v.rjust(w) for v, w in zip(r, widths, strict=True)).rstrip()
+                     for r in rows)
+
+
+def _interval(mean, low, high) -> str:
+    import math
+
+    def g(v):
+        return "-" if v is None or math.isnan(v) else f"{v:.3g}"
+
+    if mean is None or math.isnan(mean):
+        return "undefined"
+    return g(mean) if low is None or math.isnan(low) else f"{g(mean)} [{g(low)}, {g(high)}]"
+
+
+def cmd_report(args) -> int:
+    from suite import api
+
+    index = api.render_report(args.store, args.out, args.study)
+    print(f"Wrote the report of {len(args.study) if args.study else 'every'} study to {index}.")
     return 0
 
 
-def _check_out_folder(out: str) -> None:
-    """--out must be a folder, or a path where one can be made (no file on the way)."""
-    from pathlib import Path
-
-    for p in (Path(out), *Path(out).parents):
-        if p.exists():
-            if not p.is_dir():
-                what = "is" if p == Path(out) else f"is inside {p}, which is"
-                raise SuiteError(f"--out {out} {what} a file, not a folder; give a folder "
-                                 "for the report.")
-            return
-
-
 def cmd_verify(args) -> int:
-    from suite.store import Store
-    from suite.verify import verify
+    from suite import api
 
-    store = Store(args.store, create=False)
-    try:
-        return verify(store, study=args.study, sample=args.sample, seed=args.seed)
-    finally:
-        store.close()
+    return api.verify_store(args.store, study=args.study, sample=args.sample, seed=args.seed,
+                            data_root=args.data_root)
 
 
 COMMANDS = {"list": cmd_list, "show": cmd_show, "run": cmd_run, "results": cmd_results,

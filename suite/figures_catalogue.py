@@ -4,6 +4,13 @@ Each figure's data comes from a pure function of the stored trials (tested); the
 functions only lay it out. Registered in `suite.figures.FIGURES`:
 
 - `optimizer_paths`: the surface's contours and every configuration's path;
+- `descent_1d`: loss and each weight against the step, one line per configuration (the
+  book's "Loss vs. Iteration" and "Weight vs. Iteration" panels, seed 004);
+- `curve_scenarios`: one panel per simulated scenario (seed 002, section 3): the lowest
+  seed's loss and accuracy curves, titled with the diagnosis given over all seeds;
+- `learning_curve`: train and validation accuracy against the number of training points
+  (mean and 95% t interval over seeds), one panel per setting of the other axes (seed
+  004's `learning_curve` plot, with seeds instead of cross-validation folds);
 - `confusion_matrix`: the test confusion matrix summed over seeds, one panel per setting;
 - `roc_pr_curves`: ROC and precision-recall curves of one representative seed (the lowest
   seed index) per setting with the fixed threshold (moving the threshold leaves both
@@ -19,8 +26,8 @@ from collections import defaultdict
 import numpy as np
 from matplotlib.figure import Figure
 
-from suite import binary_metrics
-from suite.figures import FigureContext, register
+from suite import analysis, binary_metrics
+from suite.figures import FigureContext, FigureUnavailable, register
 from suite.tasks import optimizer_paths
 
 # -- pure data ----------------------------------------------------------------------------
@@ -57,6 +64,30 @@ def paths(trials: list[dict], curves_of) -> list[tuple[str, np.ndarray]]:
         out.append((setting(t["labels"]), np.column_stack([_floats(c["w1"]),
                                                            _floats(c["w2"])])))
     return out
+
+
+def traces(trials: list[dict], curves_of) -> list[dict]:
+    """Per configuration (plan order): its setting, the loss and each weight against the
+    step (step 0 is the start)."""
+    out = []
+    for t in representatives(trials):
+        c = curves_of(t["trial_id"])
+        weights = {k: _floats(c[k]) for k in ("w1", "w2") if c.get(k)}
+        loss = _floats(c["loss"])
+        out.append({"setting": setting(t["labels"]), "step": np.arange(len(loss)),
+                    "loss": loss, "weights": weights})
+    return out
+
+
+def scenario_panels(trials: list[dict], curves_of) -> list[dict]:
+    """Per configuration (plan order): its setting, the lowest seed's curves and how many
+    seeds the diagnosis gave each label (from the trials' artifacts)."""
+    counts: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for t in trials:
+        counts[t["config_hash"]][t["artifacts"].get("diagnosis", "unknown")] += 1
+    return [{"setting": setting(t["labels"]), "curves": curves_of(t["trial_id"]),
+             "diagnosis": dict(counts[t["config_hash"]]),
+             "seeds": sum(counts[t["config_hash"]].values())} for t in representatives(trials)]
 
 
 def _floats(values) -> np.ndarray:
@@ -135,6 +166,34 @@ def gap_rows(trials: list[dict]) -> list[dict]:
     return rows
 
 
+LEARNING_METRICS = ("train_accuracy", "val_accuracy")
+
+
+def learning_curves(trials: list[dict], x_axis: str | None, x_param: str = "n_train",
+                    metrics=LEARNING_METRICS) -> dict[str, dict]:
+    """{setting apart from `x_axis`: {"x": sizes sorted, metric: {"mean", "ci_low",
+    "ci_high", "n"} arrays}}; undefined values (a diverged seed) are left out."""
+    groups: dict[str, dict[int, list[dict]]] = defaultdict(lambda: defaultdict(list))
+    for t in sorted(trials, key=lambda t: t["plan_index"]):
+        groups[setting(t["labels"], x_axis)][t["config"][x_param]].append(t["metrics"])
+    out = {}
+    for name, by_x in groups.items():
+        xs = sorted(by_x)
+        series = {"x": np.array(xs, dtype=np.float64)}
+        for m in metrics:
+            cols = {"mean": [], "ci_low": [], "ci_high": [], "n": []}
+            for x in xs:
+                values = [r[m] for r in by_x[x] if r.get(m) is not None]
+                lo, hi = analysis.t_interval(values)
+                cols["mean"].append(np.mean(values) if values else np.nan)
+                cols["ci_low"].append(lo)
+                cols["ci_high"].append(hi)
+                cols["n"].append(len(values))
+            series[m] = {k: np.array(v, dtype=np.float64) for k, v in cols.items()}
+        out[name] = series
+    return out
+
+
 def axis_setting(study, param: str) -> str | None:
     """The name of the study axis that sets `param`, if any."""
     for axis in study.axes:
@@ -149,6 +208,8 @@ def axis_setting(study, param: str) -> str | None:
 @register("optimizer_paths")
 def draw_paths(ctx: FigureContext) -> Figure:
     surface = ctx.trials[0]["config"]["surface"]
+    if optimizer_paths.SURFACES[surface].dim != 2:
+        raise FigureUnavailable(f"the '{surface}' surface has one weight: see descent_1d")
     fig = Figure(figsize=(9, 6))
     ax = fig.subplots()
     w1, w2, z = surface_grid(surface)
@@ -163,6 +224,72 @@ def draw_paths(ctx: FigureContext) -> Figure:
     ax.set(xlim=box[0], ylim=box[1], xlabel="w1", ylabel="w2",
            title=f"{ctx.study.name}: optimiser paths on the {surface}")
     ax.legend(fontsize=8)
+    return fig
+
+
+@register("descent_1d")
+def draw_descent_1d(ctx: FigureContext) -> Figure:
+    data = traces(ctx.trials, ctx.store.curves)
+    names = ["loss"] + sorted({k for d in data for k in d["weights"]})
+    fig = Figure(figsize=(5 * len(names), 4.2))
+    axes = fig.subplots(1, len(names))
+    for d in data:
+        axes[0].plot(d["step"], d["loss"], "o-", ms=2.5, lw=1, label=d["setting"])
+        for ax, k in zip(axes[1:], names[1:], strict=True):
+            ax.plot(d["step"], d["weights"][k], "o-", ms=2.5, lw=1, label=d["setting"])
+    for ax, k in zip(axes, names, strict=True):
+        ax.set(xlabel="step", ylabel=k, title=f"{k} vs. step")
+        ax.grid(True, alpha=0.3)
+    axes[0].legend(fontsize=7)
+    surface = ctx.trials[0]["config"]["surface"]
+    fig.suptitle(f"{ctx.study.name}: descent on the {surface} surface (step 0 = start)")
+    fig.tight_layout()
+    return fig
+
+
+@register("curve_scenarios")
+def draw_curve_scenarios(ctx: FigureContext) -> Figure:
+    panels = scenario_panels(ctx.trials, ctx.store.curves)
+    cols = 2 if len(panels) > 1 else 1
+    rows = -(-len(panels) // cols)
+    fig = Figure(figsize=(7 * cols, 4 * rows))
+    axes = np.atleast_1d(fig.subplots(rows, cols, squeeze=False)).ravel()
+    for ax, p in zip(axes, panels, strict=False):
+        for name in ("train_loss", "train_accuracy", "val_accuracy"):
+            if p["curves"].get(name):
+                y = _floats(p["curves"][name])
+                ax.plot(np.arange(1, len(y) + 1), y, lw=1, label=name)
+        said = ", ".join(f"{k} {n}/{p['seeds']}" for k, n in sorted(p["diagnosis"].items()))
+        ax.set(xlabel="epoch", ylabel="value", title=f"{p['setting']}: diagnosed {said}")
+        ax.legend(fontsize=7)
+        ax.grid(True, alpha=0.3)
+    for ax in axes[len(panels):]:
+        ax.axis("off")
+    fig.suptitle(f"{ctx.study.name}: the lowest seed's curves per scenario")
+    fig.tight_layout()
+    return fig
+
+
+@register("learning_curve")
+def draw_learning_curve(ctx: FigureContext) -> Figure:
+    x_axis = axis_setting(ctx.study, "n_train")
+    if x_axis is None:
+        raise FigureUnavailable("no scientific axis varies n_train")
+    data = learning_curves(ctx.trials, x_axis)
+    fig = Figure(figsize=(6.5 * len(data), 4.5))
+    axes = np.atleast_1d(fig.subplots(1, len(data), squeeze=False)).ravel()
+    for ax, (name, d) in zip(axes, data.items(), strict=True):
+        for k, (m, label) in enumerate((("train_accuracy", "training score"),
+                                        ("val_accuracy", "validation score"))):
+            s = d[m]
+            ax.plot(d["x"], s["mean"], "o-", color=("r", "g")[k], label=label)
+            ax.fill_between(d["x"], s["ci_low"], s["ci_high"], color=("r", "g")[k],
+                            alpha=0.2, lw=0)
+        ax.set(xlabel="training examples", ylabel="accuracy", title=name)
+        ax.grid(True, alpha=0.3)
+        ax.legend(loc="best", fontsize=8)
+    fig.suptitle(f"{ctx.study.name}: learning curve (mean and 95% t interval over seeds)")
+    fig.tight_layout()
     return fig
 
 

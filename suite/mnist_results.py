@@ -109,6 +109,9 @@ def architecture_name(row: dict) -> str:
     if hidden is None:
         return label_of(row)
     hidden = [hidden] if isinstance(hidden, int) else hidden
+    if row["config"].get("architecture") == "cnn":
+        conv = " -> ".join(f"Conv2D {f} -> MaxPooling" for f in row["config"]["conv_filters"])
+        return "the " + " -> ".join((conv, *map(str, hidden), "10")) + " CNN"
     return "the " + " -> ".join(str(w) for w in (784, *hidden, 10)) + " MLP"
 
 
@@ -180,6 +183,9 @@ def _diverged_sentence(rows: list[dict]) -> str:
     return f"{_plural(n, 'trial')} diverged and are left out of the means." if n else ""
 
 
+SCORE_WORDS = {"last_epoch": "last-epoch", "best_epoch": "best-epoch (Keras Tuner's)"}
+
+
 def search_findings(rows: list[dict], level: float = 0.95) -> str:
     """What the searches chose and how the retrained choice tested, as a paragraph."""
     done = [r for r in rows if r["status"] == "ok" and "best" in r.get("artifacts", {})]
@@ -188,9 +194,9 @@ def search_findings(rows: list[dict], level: float = 0.95) -> str:
     c = done[0]["config"]
     random_only = c.get("sampler") == "random" or c.get("n_startup_trials", 0) >= c["n_trials"]
     how = (f"The study ran {_plural(len(done), 'independent search', 'independent searches')} of "
-           f"{_plural(c['n_trials'], 'Optuna trial')}, each scored by the mean validation "
-           f"accuracy of {_plural(c['executions'], 'training')} of "
-           f"{_plural(c['epochs'], 'epoch')}")
+           f"{_plural(c['n_trials'], 'Optuna trial')}, each scored by the mean "
+           f"{SCORE_WORDS[c.get('score', 'last_epoch')]} validation accuracy of "
+           f"{_plural(c['executions'], 'training')} of {_plural(c['epochs'], 'epoch')}")
     if random_only:
         how += (" (every suggestion was random: Optuna's TPE samples at random for its first "
                 f"{c.get('n_startup_trials')} trials, so this was a seeded random search)")

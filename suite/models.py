@@ -40,13 +40,14 @@ class MLP(nn.Module):
 
 
 def init_(model: nn.Module, generator: torch.Generator) -> nn.Module:
-    """PyTorch's default Linear init (Kaiming-uniform weights, a=sqrt(5); uniform biases),
-    drawn from `generator` in module order, so init depends on the init seed alone."""
+    """PyTorch's default Linear and Conv2d init (Kaiming-uniform weights, a=sqrt(5); biases
+    uniform in +-1/sqrt(fan_in)), drawn from `generator` in module order, so init depends on
+    the init seed alone."""
     with torch.no_grad():
         for m in model.modules():
-            if isinstance(m, nn.Linear):
+            if isinstance(m, nn.Linear | nn.Conv2d):
                 nn.init.kaiming_uniform_(m.weight, a=math.sqrt(5), generator=generator)
-                bound = 1 / math.sqrt(m.weight.shape[1])
+                bound = 1 / math.sqrt(m.weight[0].numel())  # fan_in: inputs x kernel size
                 nn.init.uniform_(m.bias, -bound, bound, generator=generator)
     return model
 

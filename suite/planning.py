@@ -1,7 +1,8 @@
 """From a validated study to the list of trials: the grid, the seeds, the identities.
 
-A trial's identity is the hash of its study name and variant, resolved config, seeds and
-the suite version, so the same declaration run again finds its finished trials in the
+A trial's identity is the hash of its study name and variant, resolved config (with, for
+plug-in code, its origin and source digest: `suite.plugins.stamps`), seeds and the suite
+version, so the same declaration run again finds its finished trials in the
 store (resume), and a changed value, seed or suite version makes a new trial instead of
 reusing an old one.
 """
@@ -48,13 +49,40 @@ def count(study: Study, seeds: int | None = None) -> int:
                                                             else seeds)
 
 
+def check_size(study: Study, seeds: int | None = None, yes: bool = False) -> str:
+    """The plan's size in words ('x (full): 12 trials planned (...)'); a plan above
+    CONFIRM_TRIALS needs `yes`, one above MAX_TRIALS (or seeds above the declaration's
+    bound, spec.MAX_SEEDS) is refused."""
+    from suite.errors import SuiteError
+    from suite.spec import MAX_SEEDS
+
+    if seeds is not None and seeds > MAX_SEEDS:
+        raise SuiteError(f"--seeds must be at most {MAX_SEEDS:,}. Got {seeds:,} instead.")
+    n = count(study, seeds)
+    shape = " x ".join(str(len(a.values)) for a in study.axes)
+    words = (f"{study.name} ({'quick' if study.quick else 'full'}): {n:,} trials planned "
+             f"({shape} configurations x {seeds or study.seeds} seeds)")
+    if n > MAX_TRIALS:
+        raise SuiteError(f"{words}, more than the {MAX_TRIALS:,} a run may plan; use fewer "
+                         "seeds or axis values.")
+    if n > CONFIRM_TRIALS and not yes:
+        raise SuiteError(f"{words}, more than {CONFIRM_TRIALS:,}: pass --yes to run them, or "
+                         "use fewer seeds or axis values.")
+    return words + "."
+
+
 def grid(study: Study):
     """Yield (labels, config) for every point of the product of the scientific axes."""
+    from suite import plugins  # (it pulls in the figures' matplotlib)
+
     base = {"task": study.task.name, **study.task.defaults(), **study.fixed}
     for combo in itertools.product(*(axis.values for axis in study.axes)):
         config = dict(base)
         for v in combo:
             config.update(v.settings)
+        stamps = plugins.stamps(study.task, config)
+        if stamps:  # the plug-in code that computes this config is part of its identity
+            config["plugins"] = stamps
         yield {a.name: v.label for a, v in zip(study.axes, combo, strict=True)}, config
 
 

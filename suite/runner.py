@@ -6,6 +6,7 @@ driver writes to the store, so a lost worker can never leave a half-written tria
 """
 
 import contextlib
+import dataclasses
 import functools
 import json
 import os
@@ -13,11 +14,12 @@ import socket
 import sys
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 from tqdm import tqdm
 
-from suite import __version__, environment, tasks
+from suite import __version__, environment, plugins, tasks
 from suite.errors import RunFailed, SuiteError
 from suite.executors import TasksFailed, make_executor, summarise_error
 from suite.planning import TrialSpec, canonical, plan
@@ -35,6 +37,8 @@ class Job:
     run_id: int
     runtime: dict = field(default_factory=dict)  # run-time settings (see Task.runtime)
     store: str = ""  # the store's trial_target, for tasks that take a TrialContext
+    plugin_files: tuple[str, ...] = ()  # plug-in files the study loads (see suite.plugins)
+    check_batch: bool = False  # compare a plug-in's run_batch with run on the first seed
 
 
 def with_runtime(task, config: dict, runtime: dict) -> dict:
@@ -55,6 +59,8 @@ def execute_group(jobs: list[Job]) -> list[tuple[dict, dict, dict]]:
     torch.set_num_threads(first.threads)
     device = environment.resolve_device(first.device)
     started, t0 = now(), time.perf_counter()
+    for path in first.plugin_files:
+        plugins.load_file(path)
     task = tasks.get(first.spec.config["task"])
     config = with_runtime(task, first.spec.config, first.runtime)
     if len(jobs) == 1:
@@ -63,9 +69,25 @@ def execute_group(jobs: list[Job]) -> list[tuple[dict, dict, dict]]:
         outcomes = [task.run(config, first.spec.seeds, device, **extra)]
     else:
         outcomes = task.run_batch(config, [j.spec.seeds for j in jobs], device)
+    if plugins.is_plugin_task(task.name):
+        _check_contract(task, config, jobs, outcomes, device)
     finished, wall = now(), (time.perf_counter() - t0) / len(jobs)
     return [_record(j, o, started, finished, wall, device)
             for j, o in zip(jobs, outcomes, strict=True)]
+
+
+def _check_contract(task, config, jobs: list[Job], outcomes, device) -> None:
+    """A plug-in task's outcomes honour the contract (`suite.plugins.TASK_CONTRACT`); on
+    the run's first batched group, seed 0 of it is also run alone and compared."""
+    if len(outcomes) != len(jobs):
+        raise plugins.PluginError(f"The plug-in task '{task.name}' breaks the task contract: "
+                                  f"run_batch gave {len(outcomes)} outcomes for {len(jobs)} "
+                                  "seeds.")
+    for outcome in outcomes:
+        plugins.check_outcome(task, outcome)
+    if len(jobs) > 1 and jobs[0].check_batch:
+        alone = task.run(config, jobs[0].spec.seeds, device)
+        plugins.compare_batch(task, outcomes[0], alone, jobs[0].spec.seeds.index)
 
 
 def _record(job: Job, outcome, started: str, finished: str, wall: float, device):
@@ -153,18 +175,21 @@ def run_study(study: Study, store: Store, *, device: str = "auto", workers: int 
         _prepare(study.task, pending, runtime)
         # A cluster is only reached (and its workers checked) when there is work for it.
         with pool if pending else contextlib.nullcontext(pool):
-            store.save_study(study.name, variant, study.source, study.declaration,
+            store.save_study(study.name, variant, _source(study), study.declaration,
                              study.task.name)
             run_id = store.start_run(study.name, variant, command or " ".join(sys.argv),
                                      len(trials), summary.skipped,
                                      {**environment.fingerprint(dev, threads),
                                       **pool.describe()}, executor=executor)
             job = functools.partial(Job, variant=variant, device=str(dev), threads=threads,
-                                    run_id=run_id, runtime=runtime, store=store.trial_target)
+                                    run_id=run_id, runtime=runtime, store=store.trial_target,
+                                    plugin_files=study.plugin_files)
             # Trials of one config train as one stacked model where that is proven to give
             # each the numbers it gets alone: on the CPU with one thread per trial.
             groups = group_jobs([job(t) for t in pending], dev.type == "cpu" and threads == 1,
                                 pool.slots if pending else 1)
+            if groups and plugins.is_plugin_task(study.task.name):
+                groups[0][0] = dataclasses.replace(groups[0][0], check_batch=True)
             _drive(pool, groups, store, summary, run_id, progress)
     return summary
 
@@ -214,6 +239,14 @@ def check_declaration(study: Study, store: Store, *, replace: bool = False) -> N
                      "with this one's: give this study another name, use another --store, or "
                      "pass --replace-declaration to delete the stored trials of "
                      f"'{study.name}' and keep this declaration.")
+
+
+def _source(study: Study) -> str:
+    """The study file as stored: an absolute path when plug-in files lie beside it, so
+    that `verify` and `report` find them from any working folder."""
+    if study.plugin_files and Path(study.source).is_file():
+        return str(Path(study.source).resolve())
+    return study.source
 
 
 def _prepare(task, pending: list[TrialSpec], runtime: dict) -> None:

@@ -51,7 +51,7 @@ from suite.errors import DeclarationError, SuiteError, did_you_mean
 from suite.tasks.base import Task
 
 TOP_KEYS = ("name", "description", "task", "fixed", "scientific", "nuisance", "metrics",
-            "figures", "quick", "reference")
+            "figures", "quick", "reference", "plugins")
 NUISANCE_KEYS = ("seeds", "root_seed")
 REFERENCE_KEYS = ("metric", "source", "values")
 QUICK_KEYS = ("seeds", "fixed", "scientific")
@@ -96,6 +96,8 @@ class Study:
     quick: bool = False
     reference: dict = field(default_factory=dict)
     declaration: dict = field(default_factory=dict, compare=False)
+    # plug-in files the declaration loads (absolute paths; worker processes load them too)
+    plugin_files: tuple[str, ...] = field(default=(), compare=False)
 
     def scientific_keys(self) -> set[str]:
         return {k for a in self.axes for v in a.values for k in v.settings}
@@ -109,6 +111,7 @@ class _Checker:
         # Keys of the merged quick variant that the file sets in [quick]:
         # 'fixed.epochs' -> 'quick.fixed.epochs', so that errors name the line to fix.
         self.renames = renames or {}
+        self.base, self.files = Path("."), []  # where plug-in files are; those loaded
 
     def where(self, key: str) -> str:
         """`key` as the file spells it (see `renames`)."""
@@ -167,8 +170,9 @@ def read_text(path: Path) -> str:
                          f"{data[e.start:e.start + 1]!r}); save the file as UTF-8.") from None
 
 
-def parse(raw: dict, source: str, *, quick: bool = False) -> Study:
-    """Validate a parsed declaration; both variants are checked, one is returned."""
+def parse(raw: dict, source: str, *, quick: bool = False, base: str | Path | None = None) -> Study:
+    """Validate a parsed declaration; both variants are checked, one is returned.
+    Plug-in files it names are loaded from `base`, by default the folder of `source`."""
     name = raw.get("name")
     c = _Checker(source, name if isinstance(name, str) else "?")
     c.unknown_keys(raw, TOP_KEYS, "")
@@ -176,13 +180,31 @@ def parse(raw: dict, source: str, *, quick: bool = False) -> Study:
     _check_values(raw, c)
     if "description" in raw:
         c.typed(raw, "description", str, "a string (the study's description)")
+    c.base = Path(base) if base is not None else Path(source).resolve().parent
+    c.files = _plugin_files(raw, c)
     full = _build(raw, c, quick=False)
     _check_reference(raw.get("reference"), c, full)
     merged, renames = _with_quick(raw, c)
-    quick_study = _build(merged, _Checker(c.source, c.study, renames), quick=True)
+    quick_checker = _Checker(c.source, c.study, renames)
+    quick_checker.base, quick_checker.files = c.base, c.files
+    quick_study = _build(merged, quick_checker, quick=True)
     # Both variants keep the file's own declaration (with its [quick] table), so that the
     # one stored with a run parses back to the same study.
     return dataclasses.replace(quick_study, declaration=raw) if quick else full
+
+
+def _plugin_files(raw: dict, c: _Checker) -> list[str]:
+    """Load the files of the `plugins` key (their register_* calls add components)."""
+    from suite import plugins
+
+    given = raw.get("plugins", [])
+    if not isinstance(given, list) or not all(isinstance(f, str) and f.endswith(".py")
+                                              for f in given):
+        c.fail("plugins", "a list of Python file names (relative to the study file's folder)",
+               given)
+    for f in given:
+        plugins.load_file(c.base / f, c.source)
+    return [str((c.base / f).resolve()) for f in given]
 
 
 def _check_name(name, c: _Checker) -> None:
@@ -270,7 +292,8 @@ def _build(raw: dict, c: _Checker, *, quick: bool) -> Study:
     study = Study(name=raw["name"], description=str(raw.get("description", "")),
                   source=c.source, task=task, fixed=fixed, axes=axes, seeds=seeds,
                   root_seed=root, metrics=metrics, figures=figures, quick=quick,
-                  reference=raw.get("reference", {}), declaration=raw)
+                  reference=raw.get("reference", {}), declaration=raw,
+                  plugin_files=tuple(c.files))
     _check_points(study, c)
     return study
 
@@ -280,10 +303,23 @@ def _task(raw, c) -> tuple[Task, dict]:
     if not isinstance(t, dict):
         c.fail("task", "a table with at least 'kind'", t)
     kind = t.get("kind")
+    params = {k: v for k, v in t.items() if k != "kind"}
+    from suite import plugins
+
+    if isinstance(kind, str) and plugins.is_file_kind(kind):
+        file, _, attribute = kind.partition(":")
+        task = plugins.task_from_file(c.base / file, attribute or "TASK", c.source)
+        path = str((c.base / file).resolve())
+        if path not in c.files:
+            c.files.append(path)
+        return task, params
+    if isinstance(kind, str) and kind not in tasks.TASKS:
+        plugins.load_installed()
     if not isinstance(kind, str) or kind not in tasks.TASKS:
         names = ", ".join(f"'{n}'" for n in sorted(tasks.TASKS))
-        c.fail("task.kind", f"one of {names}", kind, did_you_mean(kind, tasks.TASKS))
-    return tasks.TASKS[kind], {k: v for k, v in t.items() if k != "kind"}
+        c.fail("task.kind", f"one of {names}, or a plug-in file's task as 'file.py:NAME'",
+               kind, did_you_mean(kind, tasks.TASKS))
+    return tasks.TASKS[kind], params
 
 
 def _param(c, task: Task, key: str, value, where: str):
@@ -412,6 +448,8 @@ def _nuisance(raw, c) -> tuple[int, int]:
 
 def _names(raw, c, key: str, valid) -> tuple[str, ...]:
     given = raw.get(key, list(valid))
+    if key not in raw and not valid:  # a task that draws no figures
+        return ()
     if not isinstance(given, list) or not given:
         c.fail(key, f"a non-empty list of names among {', '.join(valid)}", given)
     for i, name in enumerate(given):

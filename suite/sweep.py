@@ -26,7 +26,7 @@ import torch
 from suite import catalogue, heads
 from suite.batched import ALIGN, StackedMLP, up
 from suite.datasets import Points
-from suite.models import MODELS, widths_of
+from suite.models import MLP, MODELS, widths_of
 from suite.seeding import TrialSeeds
 from suite.training import EarlyStopping, History
 
@@ -49,16 +49,20 @@ def n_outputs(config, n_classes: int) -> int:
     return n_classes if config["loss"] == "cross_entropy" else 1
 
 
-def fit_batch(config, seeds_list: list[TrialSeeds], device) -> list[Fitted]:
+def fit_batch(config, seeds_list: list[TrialSeeds], device, make_splits=None,
+              n_classes: int | None = None) -> list[Fitted]:
     """Train one model per seed; models whose data have different numbers of classes
-    (hence output widths) train in separate batches."""
-    from suite.tasks.supervised import make_splits
+    (hence output widths) train in separate batches. `make_splits(config, seeds)` gives
+    the (train, validation, test) Points (the supervised task's by default); `n_classes`
+    fixes the output width (else: the training labels' largest + 1)."""
+    if make_splits is None:
+        from suite.tasks.supervised import make_splits
 
     device = torch.device(device)
     splits = [tuple(s.to(device) for s in make_splits(config, seeds)) for seeds in seeds_list]
     by_classes = defaultdict(list)
     for i, sp in enumerate(splits):
-        by_classes[max(int(sp[0].y.max().item()) + 1, 2)].append(i)
+        by_classes[n_classes or max(int(sp[0].y.max().item()) + 1, 2)].append(i)
     fitted: list = [None] * len(seeds_list)
     for n_classes, idx in by_classes.items():
         run = Run(config, [seeds_list[i] for i in idx], [splits[i] for i in idx], n_classes,
@@ -78,6 +82,12 @@ class Run:
         n_in, n_out = splits[0][0].x.shape[1], n_outputs(config, n_classes)
         self.modules = [MODELS[config["model"]](config, n_in, n_out, s.generator("init"))
                         for s in seeds_list]
+        if not all(isinstance(m, MLP) for m in self.modules):  # a plug-in model
+            from suite.plugins import PluginError
+
+            raise PluginError(f"The model '{config['model']}' is not a suite.models.MLP, "
+                              "which this task trains as one stacked model; use it in a "
+                              "task of your own.")
         self.net = _stack(config, n_in, n_out, self.S, device)
         for s, m in enumerate(self.modules):
             self.net.load(s, _linears(m))

@@ -118,14 +118,18 @@ class EarlyStopping:
         return self.patience > 0 and self.epoch - self.best_epoch >= self.patience
 
 
-def train(model, loss_fn, loss_name: str, optimizer, train_data: Points, val_data: Points,
+def train(model, loss_fn, loss_name: str, optimizer, train_data: Points, val_data: Points | None,
           epochs: int, batch_size: int, order: torch.Generator, *, l1: float = 0.0,
           patience: int = 0) -> History:
     """Train for `epochs`. A trial diverges when an epoch's loss is not finite (training
     stops there) or when training ends with a higher training loss than the untrained
     model had: with a bounded loss (MSE on a sigmoid) a far too high learning rate kills
     the units and stalls above the start instead of overflowing. With `patience` > 0,
-    training stops early and the best epoch's weights are restored (`best_epoch`)."""
+    training stops early and the best epoch's weights are restored (`best_epoch`).
+    `val_data` None (no validation part) records no validation curves; it needs
+    `patience` 0."""
+    if val_data is None and patience > 0:
+        raise ValueError("early stopping needs validation data")
     history = History(initial_loss=evaluate(model, loss_fn, loss_name, train_data)[0])
     stopper, best_state = EarlyStopping(patience), None
     for _ in range(epochs):
@@ -135,6 +139,8 @@ def train(model, loss_fn, loss_name: str, optimizer, train_data: Points, val_dat
         if not math.isfinite(epoch_loss):
             history.diverged = f"non-finite training loss at epoch {len(history.train_loss)}"
             return history
+        if val_data is None:  # no validation part: no validation curves
+            continue
         val_loss, val_acc = evaluate(model, loss_fn, loss_name, val_data)
         history.val_loss.append(val_loss)
         history.val_accuracy.append(val_acc)

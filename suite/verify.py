@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from suite import __version__, environment, tasks
+from suite import __version__, environment, plugins, tasks
 from suite.errors import SuiteError
 from suite.planning import TrialSpec, digest, identity, stable_config
 from suite.runner import Job, execute
@@ -109,17 +109,18 @@ def device_for(stored: str) -> tuple[str | None, str]:
     return None, f"it ran on {stored}, which this machine does not have"
 
 
-def check_trial(store: Store, row: dict, threads: int) -> Check:
+def check_trial(store: Store, row: dict, threads: int, unloadable: str = "",
+                runtime: dict | None = None) -> Check:
     check = Check(row)
     device, note = device_for(row["device"])
-    if device is None:
-        check.skipped = note
+    if device is None or unloadable or plugins.missing(row["config"]):
+        check.skipped = unloadable or plugins.missing(row["config"]) or note
         return check
     spec = rebuild(row)
     check.differences = identity_differences(row, spec)
     t0 = time.perf_counter()
     new, new_curves, new_blobs = execute(Job(spec, row["variant"], device, threads,
-                                             row["run_id"]))
+                                             row["run_id"], runtime=runtime or {}))
     check.seconds = time.perf_counter() - t0
     blobs = {name: store.blob(row["trial_id"], name) for name in store.blob_names(row["trial_id"])}
     check.differences += outcome_differences(row, store.curves(row["trial_id"]), blobs, new,
@@ -139,13 +140,28 @@ def _rows(store: Store, study: str | None) -> list[dict]:
     return [r for n in names for v in store.variants(n) for r in store.trials(n, v)]
 
 
+def load_plugins(store: Store, variants) -> dict[tuple[str, str], str]:
+    """Load the installed plug-ins and the plug-in files each stored study names (from
+    its study file's folder); returns why a study variant's files could not be loaded."""
+    plugins.load_installed()
+    entries = {(s["name"], s["variant"]): s for s in store.studies()}
+    out = {}
+    for key in sorted(variants):
+        raw, source = store.declaration(*key) or {}, entries.get(key, {}).get("source", "")
+        try:
+            plugins.load_declared(raw, source)
+        except plugins.PluginError as e:
+            out[key] = f"its plug-in could not be loaded: {e}"
+    return out
+
+
 def _threads(store: Store, rows: list[dict]) -> dict[int, int]:
     runs = {r["run_id"]: r for n in {row["study"] for row in rows} for r in store.runs(n)}
     return {k: int(r["environment"].get("threads", 1)) for k, r in runs.items()}
 
 
 def verify(store: Store, study: str | None = None, sample: int | None = None,
-           seed: int = 0, out=None) -> int:
+           seed: int = 0, out=None, runtime: dict | None = None) -> int:
     """Re-run the selected trials, print one line each and a summary; returns the exit
     status: 0 all match, 1 any mismatch, 2 none mismatched but some could not be re-run."""
     out = out or sys.stdout
@@ -154,11 +170,13 @@ def verify(store: Store, study: str | None = None, sample: int | None = None,
         raise SuiteError(f"The store {store.label} holds no trials to verify.")
     chosen = select(rows, sample, seed)
     threads = _threads(store, chosen)
+    unloadable = load_plugins(store, {(r["study"], r["variant"]) for r in chosen})
     saved = torch.get_num_threads()
     checks = []
     try:
         for row in chosen:
-            check = check_trial(store, row, threads.get(row["run_id"], 1))
+            check = check_trial(store, row, threads.get(row["run_id"], 1),
+                                unloadable.get((row["study"], row["variant"]), ""), runtime)
             print(_line(check), file=out, flush=True)
             checks.append(check)
     finally:

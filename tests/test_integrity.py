@@ -318,6 +318,23 @@ def test_a_bad_value_is_one_located_sentence_before_any_store(tmp_path, capsys, 
     assert not store.exists()
 
 
+def test_every_size_parameter_of_every_task_has_an_upper_bound():
+    """No integer (or width) parameter of a shipped task accepts 10**12: each kind of size
+    has its documented bound (suite.params.SIZE_LIMITS)."""
+    from suite import tasks
+
+    unbounded = [f"{kind}.{name}" for kind, task in tasks.TASKS.items()
+                 for name, p in task.params.items()
+                 if _sized(p.default) and (p.check(10**12) or p.check([10**12]))]
+    assert unbounded == []
+
+
+def _sized(default) -> bool:
+    """An integer, or a list of integers (widths), by its default."""
+    values = default if isinstance(default, list) else [default]
+    return bool(values) and all(isinstance(v, int) and not isinstance(v, bool) for v in values)
+
+
 def test_a_grid_too_large_is_refused_at_validation(tmp_path):
     axes = "\n".join(f"{k} = {list(range(2, 61))}" for k in ("epochs", "n_train", "n_val"))
     text = TINY.replace("n_hidden_layers = [1, 2]", axes)
@@ -358,9 +375,9 @@ def test_a_large_plan_prints_its_size_at_once_and_needs_yes(tmp_path, capsys):
     assert not (tmp_path / "s.db").exists()
     assert "--seeds must be at most 10,000" in refused(
         capsys, "run", path, "--store", tmp_path / "s.db", "--seeds", "20000", "--yes")
-    from suite.cli import _check_plan_size
+    from suite.planning import check_size
 
-    assert _check_plan_size(spec.load_file(path), None, yes=True).startswith(
+    assert check_size(spec.load_file(path), None, yes=True).startswith(
         "tiny (full): 12,000 trials planned")
 
 

@@ -319,13 +319,15 @@ def test_cli_quick_architectures_on_the_shipped_data(tmp_path):
                         "--seeds", "1", "--data-root", str(SHARED), "--store", str(store),
                         "--no-progress"], capture_output=True, text=True, env=ENV, timeout=300)
     assert r.returncode == 0, r.stderr
-    assert "2 trials planned, 0 already in the store (skipped), 2 run" in r.stdout
+    assert "3 trials planned, 0 already in the store (skipped), 3 run" in r.stdout
     from suite.store import Store
     rows = {t["labels"]["hidden"]: t for t in Store(store).trials("mnist-architectures", "quick")}
     assert rows["128"]["metrics"]["test_accuracy"] >= 0.90
     assert rows["128"]["artifacts"]["split"]["mode"] == "offline"
     assert rows["128"]["config"]["data_root"] is None  # the root is recorded, not identity
     assert rows["128"]["artifacts"]["split"]["root"] == str(SHARED)
+    assert rows["cnn"]["metrics"]["test_accuracy"] >= 0.90
+    assert rows["cnn"]["config"]["architecture"] == "cnn"
 
 
 def test_run_time_settings_override_the_declaration_and_only_for_tasks_that_take_them():

@@ -111,7 +111,8 @@ def test_search_findings_reports_choices_and_the_retrained_accuracy():
     text = R.search_findings(rows)
     m, lo, hi = R.mean_interval([0.95, 0.97])
     assert text.startswith("The study ran 2 independent searches of 3 Optuna trials, each "
-                           "scored by the mean validation accuracy of 3 trainings of 10 epochs")
+                           "scored by the mean last-epoch validation accuracy of 3 trainings of "
+                           "10 epochs")
     assert "They chose: hidden 64 -> 32" in text
     assert "this was a seeded random search" in text
     assert "hidden 64 -> 32, lr 0.001 (validation 90.00%, test 95.00%)" in text

@@ -20,6 +20,8 @@ def grad(surface: str, w: np.ndarray) -> np.ndarray:
     """The gradients worked out by hand."""
     if surface == "bowl":  # f = 0.5 (w1^2 + 10 w2^2)
         return np.array([w[0], 10 * w[1]])
+    if surface == "square":  # f = w^2
+        return np.array([2 * w[0]])
     return np.array([2 * w[0], -2 * w[1]])  # f = w1^2 - w2^2
 
 
@@ -42,6 +44,14 @@ def torch_momentum_rule(c):
     def step(w, g, state, t):
         state["b"] = g if t == 1 else c["momentum"] * state["b"] + g
         return w - c["lr"] * state["b"]
+    return step
+
+
+def book_momentum_rule(c):
+    """velocity <- mu velocity - lr g; x <- x + velocity (seed 004's momentum_optimizer)."""
+    def step(w, g, state, t):
+        state["v"] = c["momentum"] * state.get("v", 0.0) - c["lr"] * g
+        return w + state["v"]
     return step
 
 
@@ -78,16 +88,22 @@ CASES = [  # the catalogue's settings
     ("saddle", "momentum", torch_momentum_rule, dict(lr=0.1, momentum=0.7)),
     ("saddle", "rmsprop", rmsprop_rule, dict(lr=0.1)),
     ("saddle", "adam", adam_rule, dict(lr=0.2)),
+    # seed 004's one-dimensional loops, from its starting points and rates
+    ("square", "sgd", sgd_rule, dict(lr=0.1, start=[10.0], steps=20)),
+    ("square", "momentum", book_momentum_rule, dict(lr=0.1, momentum=0.9, start=[5.0])),
+    ("square", "momentum", torch_momentum_rule, dict(lr=0.1, momentum=0.9, start=[5.0])),
+    ("square", "rmsprop", rmsprop_rule, dict(lr=0.1, alpha=0.9, start=[5.0])),
 ]
 
 
 @pytest.mark.parametrize("surface, name, rule, kw", CASES,
                          ids=[f"{s}-{r.__name__}-{k['lr']}" for s, _, r, k in CASES])
 def test_every_torch_step_matches_the_closed_form(surface, name, rule, kw):
-    c = config(surface=surface, optimizer=name, steps=50 if surface == "bowl" else 100, **kw)
+    kw = {"steps": 100 if surface == "saddle" else 50} | kw
+    c = config(surface=surface, optimizer=name, **kw)
     path = op.trace(c, CPU)
-    assert path.shape == (c["steps"] + 1, 2)
-    assert np.array_equal(path[0], op.SURFACES[surface].start)
+    assert path.shape == (c["steps"] + 1, op.SURFACES[surface].dim)
+    assert np.array_equal(path[0], c["start"] or op.SURFACES[surface].start)
     step, state = rule(c), {}
     worst = 0.0
     for t in range(1, len(path)):
@@ -155,3 +171,68 @@ def test_a_non_finite_path_is_a_recorded_divergence():
     out = op.run(config(surface="saddle", optimizer="sgd", lr=50.0, steps=400), None, CPU)
     assert out.status == "diverged" and "non-finite" in out.note
     assert out.metrics["final_loss"] is None
+
+
+def test_gradient_descent_on_the_square_is_the_geometric_sequence():
+    """w_k = w_0 (1 - 2 lr)^k for f = w^2: 10 * 0.8^k, 0.1153 after the book's 20 steps."""
+    path = op.trace(config(surface="square", optimizer="sgd", lr=0.1, steps=20), CPU)
+    expected = 10 * 0.8 ** np.arange(21)
+    assert np.allclose(path[:, 0], expected, rtol=1e-14, atol=0)
+    assert f"{path[-1, 0]:.2f}" == "0.12"  # the book's printed "Final weight"
+
+
+def book_loops():
+    """Seed 004's three loops, verbatim in plain Python floats: |w| at the end."""
+    w = 10
+    for _ in range(20):
+        w = w - 0.1 * (2 * w)
+    x, v = 5.0, 0
+    for _ in range(50):
+        v = 0.9 * v - 0.1 * (2 * x)
+        x = x + v
+    y, r = 5.0, 0
+    for _ in range(50):
+        g = 2 * y
+        r = 0.9 * r + (1 - 0.9) * g**2
+        y = y - 0.1 * g / (np.sqrt(r) + 1e-8)
+    return {"gd 0.1": abs(w), "momentum 0.1/0.9": abs(x), "rmsprop 0.1/0.9": abs(y)}
+
+
+def test_the_descent_study_matches_the_books_loops_and_its_reference(store_path):
+    from suite import registry
+    from suite.runner import run_study
+    from suite.store import Store
+
+    study = registry.load("descent-1d")
+    run_study(study, Store(store_path), device="cpu")
+    rows = Store(store_path).trials("descent-1d", "full")
+    got = {r["labels"]["optimizer"]: r["metrics"]["final_distance"] for r in rows}
+    book = book_loops()
+    assert got.keys() == book.keys() == study.reference["values"].keys()
+    for label, value in book.items():
+        assert got[label] == pytest.approx(value, rel=1e-12, abs=0)
+        assert study.reference["values"][label] == pytest.approx(value, rel=1e-15)
+
+
+@pytest.mark.parametrize("name", list(op.OPTIMIZERS))
+def test_started_exactly_at_the_saddle_no_optimiser_moves(name):
+    """Seed 002, Task 2 Q3: the gradient at (0, 0) is zero, so every step is zero."""
+    c = config(surface="saddle", optimizer=name, start=[0.0, 0.0], steps=100, lr=0.1)
+    path = op.trace(c, CPU)
+    assert path.shape == (101, 2) and not path.any()
+    m, und = op.path_metrics(path, op.SURFACES["saddle"], 1e-3, 10.0)
+    assert m["final_distance"] == 0.0 and m["path_length"] == 0.0
+    assert m["escape_step"] is None and "escape_step" in und
+    # A nudge of 1e-12 along the unstable axis is enough: SGD multiplies w2 by 1.2 a step.
+    nudged = op.trace(c | {"start": [0.0, 1e-12]}, CPU)
+    assert nudged[-1, 1] > 1e-12 * 1.1**100
+
+
+def test_a_start_of_the_wrong_length_is_refused():
+    from suite.errors import DeclarationError
+    from suite.spec import parse
+
+    raw = {"name": "x", "task": {"kind": "optimizer-path", "surface": "square"},
+           "scientific": {"start": [[1.0, 2.0]]}}
+    with pytest.raises(DeclarationError, match="a list of 1 number"):
+        parse(raw, "x.toml")

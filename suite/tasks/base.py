@@ -34,10 +34,15 @@ class TrialOutcome:
     artifacts: dict[str, Any] = field(default_factory=dict)  # JSON-able extras
     blobs: dict[str, bytes] = field(default_factory=dict)  # binary extras (model weights)
     note: str = ""
+    # the metrics given as NaN or infinite (stored as undefined); a plug-in must name
+    # each in artifacts["undefined"] (see suite.plugins.TASK_CONTRACT)
+    nonfinite: tuple[str, ...] = field(default=(), init=False, compare=False)
 
     def __post_init__(self):
         if self.status not in STATUSES:
             raise ValueError(f"status must be one of {STATUSES}, got {self.status!r}")
+        self.nonfinite = tuple(k for k, v in self.metrics.items()
+                               if v is not None and _finite_or_none(v) is None)
         self.metrics = {k: _finite_or_none(v) for k, v in self.metrics.items()}
 
 
@@ -63,6 +68,9 @@ def takes_context(run: Callable) -> bool:
 
 @dataclass(frozen=True)
 class Task:
+    """What one trial of a study runs; the contract an implementation must honour is
+    `suite.plugins.TASK_CONTRACT` (the public extension API)."""
+
     name: str
     description: str
     params: Mapping[str, Param]

@@ -1,5 +1,10 @@
-"""MNIST digits classified by an MLP: Flatten -> hidden ReLU layers -> 10 logits.
+"""MNIST digits classified by an MLP or a small CNN, ending in 10 logits.
 
+Architectures (`architecture`): `mlp`, Flatten -> hidden ReLU layers -> 10 logits (the
+notebook's model); `cnn`, the layers the notebook names for images (seed 003: `Conv2D`,
+`MaxPooling2D`) in Keras' usual order: per entry f of `conv_filters`, Conv2D(f, 3 x 3,
+'valid' padding) -> ReLU -> MaxPooling2D(2 x 2), then Flatten -> the `hidden` ReLU layers
+-> 10 logits ([32, 64] and [128]: 28 -> 26 -> 13 -> 11 -> 5 pixels a side, 1,600 features).
 The notebook's recipe: Adam (lr 1e-3), cross-entropy, batch 32 (Keras' default), 10
 epochs, pixels scaled to [0, 1]. Data and splits as in `suite.mnist` (the standard
 60,000 / 10,000 split, or the documented offline split of the official test set). The
@@ -10,6 +15,7 @@ used (`artifacts["split"]`).
 import io
 
 import torch
+from torch import nn
 
 from suite import catalogue, mnist
 from suite import params as P
@@ -39,8 +45,21 @@ DATA_PARAMS = {
 }
 RUNTIME = ("data_root", "download")
 
+def _filters_ok(v) -> bool:
+    return isinstance(v, list) and 1 <= len(v) <= 3 and all(
+        isinstance(f, int) and not isinstance(f, bool) and 1 <= f <= P.SIZE_LIMITS["width"]
+        for f in v)
+
+
+ARCHITECTURES = {"mlp": "Flatten -> hidden ReLU layers -> 10",
+                 "cnn": "[Conv2D 3x3 -> ReLU -> MaxPooling 2x2] per conv_filters entry, "
+                        "Flatten -> hidden ReLU layers -> 10"}
+
 PARAMS = {
     **DATA_PARAMS,
+    "architecture": P.choice("mlp", ARCHITECTURES, "mlp, or cnn (Conv2D and MaxPooling)"),
+    "conv_filters": P.Param([32, 64], "a list of 1 to 3 integers in [1, 10,000] (filters of "
+                            "each Conv2D block)", _filters_ok, "cnn: filters per Conv2D block"),
     "hidden": P.widths([128], "widths of the hidden layers, e.g. [256, 128]"),
     "activation": P.choice("relu", catalogue.ACTIVATIONS, "hidden activation"),
     "optimizer": P.choice("adam", catalogue.OPTIMIZERS, "optimiser"),
@@ -77,9 +96,34 @@ def load(config, seeds: TrialSeeds) -> mnist.Split:
                             config["val_fraction"], config["offline_test"])
 
 
+class CNN(nn.Module):
+    """Flattened 28 x 28 digits -> [Conv2D(f, 3) -> activation -> MaxPool(2)] per filter
+    count -> Flatten -> an MLP head (hidden layers -> logits)."""
+
+    def __init__(self, filters: list[int], hidden: list[int], n_outputs: int, activation: str):
+        super().__init__()
+        blocks, channels, side = [], 1, mnist.SHAPE[0]
+        for f in filters:
+            blocks += [nn.Conv2d(channels, f, 3), catalogue.get("activation", activation)(),
+                       nn.MaxPool2d(2)]
+            channels, side = f, (side - 2) // 2
+        self.conv = nn.Sequential(*blocks)
+        self.head = MLP(channels * side * side, hidden, n_outputs, activation, "identity")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.conv(x.view(-1, 1, *mnist.SHAPE)).flatten(1))
+
+
+def model_of(config, hidden: list[int]) -> nn.Module:
+    """The uninitialised network the config describes (MLP unless architecture 'cnn')."""
+    if config.get("architecture", "mlp") == "cnn":
+        return CNN(config["conv_filters"], hidden, mnist.N_CLASSES, config["activation"])
+    return MLP(28 * 28, hidden, mnist.N_CLASSES, config["activation"], "identity")
+
+
 def build(config, seeds: TrialSeeds, hidden: list[int], lr: float, init_seed: int | None = None):
-    """The seeded MLP (784 -> hidden -> 10 logits), its loss and its optimiser."""
-    model = MLP(28 * 28, hidden, mnist.N_CLASSES, config["activation"], "identity")
+    """The seeded network (784 pixels -> ... -> 10 logits), its loss and its optimiser."""
+    model = model_of(config, hidden)
     gen = seeds.generator("init") if init_seed is None else torch.Generator().manual_seed(init_seed)
     init_(model, gen)
     optimizer = catalogue.get("optimizer", config["optimizer"])(model.parameters(), lr=lr)

@@ -2,8 +2,15 @@
 
 One suite trial is one whole search. Each of `n_trials` Optuna trials picks 1-4 hidden
 layers of 32-256 units (steps of 32) and a learning rate in {1e-2, 1e-3, 1e-4}, and scores
-them by the mean final validation accuracy of `executions` trainings (the notebook's
-executions per trial) on the training part. The best configuration is then retrained on the
+them by the mean over `executions` trainings (the notebook's executions per trial) on the
+training part of each training's validation accuracy, taken as `score` says:
+- `last_epoch` (default): after the last epoch, the model that is kept;
+- `best_epoch`: the best over the epochs, as Keras Tuner scores the notebook's search
+  (keras_tuner/src/engine/tuner_utils.py: `convert_to_metrics_dict` takes each
+  execution's History at the epoch with the best objective value, and
+  `average_metrics_dicts` averages those over the executions). It is the optimistic
+  score of a model that is not kept (training goes on past that epoch), and costs one
+  validation pass per epoch. The best configuration is then retrained on the
 whole development set (training + validation parts) and tested. Every Optuna trial's
 numbers are stored in `artifacts["search"]`.
 
@@ -78,6 +85,10 @@ def _floats(v) -> bool:
         isinstance(x, int | float) and not isinstance(x, bool) and x > 0 for x in v)
 
 
+SCORES = {"last_epoch": "each execution's validation accuracy after its last epoch",
+          "best_epoch": "each execution's best validation accuracy over its epochs (Keras "
+                        "Tuner's objective for executions_per_trial > 1)"}
+
 PARAMS = {
     **mnist.DATA_PARAMS,
     "checkpoint_dir": P.Param(None, "a folder path, or omitted (search kept in memory)",
@@ -99,6 +110,9 @@ PARAMS = {
     "n_startup_trials": P.size("count", 10, 0, doc="TPE: random suggestions before modelling"),
     "parallel": P.size("count", 1, 1, doc="Optuna trials asked, evaluated and told together "
                             "(1: sequential TPE; more: batch-parallel TPE)"),
+    "score": P.choice("last_epoch", SCORES,
+                      "each execution's validation accuracy: after the last epoch, or the "
+                      "best epoch's (Keras Tuner's)"),
     "activation": mnist.PARAMS["activation"],
     "optimizer": mnist.PARAMS["optimizer"],
     "batch_size": mnist.PARAMS["batch_size"],
@@ -136,33 +150,41 @@ def choice_of(params: dict) -> dict:
             "lr": params["lr"]}
 
 
-def fit(config, seeds, choice, data, device, init_seed=None, order_seed=None):
+def fit(config, seeds, choice, data, device, init_seed=None, order_seed=None, val=None):
     """Train one model of `choice` on `data`; returns (model, epoch losses, why it diverged
-    or '')."""
+    or '', validation accuracy after each epoch: [] unless `val` is given)."""
     model, loss_fn, optimizer = mnist.build(config, seeds, choice["hidden"], choice["lr"],
                                             init_seed)
     model.to(device)
     order = (seeds.generator("order") if order_seed is None
              else torch.Generator().manual_seed(order_seed))
-    losses = []
+    losses, accuracies = [], []
     for epoch in range(config["epochs"]):
         losses.append(run_epoch(model, loss_fn, mnist.LOSS, optimizer, data,
                                 config["batch_size"], order).item())
         if not math.isfinite(losses[-1]):
-            return model, losses, f"non-finite training loss at epoch {epoch + 1}"
-    return model, losses, ""
+            return model, losses, f"non-finite training loss at epoch {epoch + 1}", accuracies
+        if val is not None:
+            accuracies.append(val_accuracy(model, val))
+    return model, losses, "", accuracies
+
+
+def val_accuracy(model, val) -> float:
+    return mnist.class_report(mnist.confusion(model, val))["accuracy"]
 
 
 def score(config, seeds: TrialSeeds, choice, train, val, device) -> tuple[list[float], str]:
-    """Final validation accuracy of each execution; the first divergence, if any."""
-    n = config["executions"]
+    """Each execution's validation accuracy (last or best epoch, as `score` says); the
+    first divergence, if any."""
+    n, per_epoch = config["executions"], config["score"] == "best_epoch"
     scores = []
     for init_seed, order_seed in zip(seeds.split("init", n), seeds.split("order", n),
                                      strict=True):
-        model, _, diverged = fit(config, seeds, choice, train, device, init_seed, order_seed)
+        model, _, diverged, accuracies = fit(config, seeds, choice, train, device, init_seed,
+                                             order_seed, val if per_epoch else None)
         if diverged:
             return scores, diverged
-        scores.append(mnist.class_report(mnist.confusion(model, val))["accuracy"])
+        scores.append(max(accuracies) if per_epoch else val_accuracy(model, val))
     return scores, ""
 
 
@@ -342,6 +364,7 @@ def _outcome(config, seeds, study, journal, resumed, data, device) -> TrialOutco
     """The finished search's outcome: its history, and the best configuration retrained."""
     records = history(study)
     artifacts = {"split": data.info, "search": records, "journal": journal,
+                 "score": SCORES[config["score"]],
                  "sampler": {"name": config["sampler"],
                              "n_startup_trials": config["n_startup_trials"],
                              "parallel": config["parallel"],
@@ -360,7 +383,8 @@ def _outcome(config, seeds, study, journal, resumed, data, device) -> TrialOutco
 def _retrain(config, seeds, best, data, device, metrics, artifacts, records) -> TrialOutcome:
     """Train the best configuration on the whole development set and test it."""
     choice = choice_of(best.params)
-    model, losses, diverged = fit(config, seeds, choice, data.development().to(device), device)
+    model, losses, diverged, _ = fit(config, seeds, choice, data.development().to(device),
+                                     device)
     metrics |= {"best_val_accuracy": best.value, "best_n_layers": len(choice["hidden"]),
                 "best_lr": choice["lr"], "n_parameters": count_parameters(model),
                 "final_loss": losses[-1], "test_accuracy": None}

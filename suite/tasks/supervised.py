@@ -51,7 +51,8 @@ PARAMS = {
 METRICS = ("val_accuracy", "test_accuracy", "train_accuracy", "final_loss", "final_val_loss",
            "initial_loss", "epochs_run", "n_parameters", "gap", "best_epoch")
 CURVES = ("train_loss", "val_loss", "val_accuracy")
-FIGURES = ("data", "metric_vs_axis", "loss_curves", "decision_boundary", "gap_per_setting")
+FIGURES = ("data", "metric_vs_axis", "loss_curves", "decision_boundary", "gap_per_setting",
+           "learning_curve")
 
 
 def check(config, fail) -> None:
