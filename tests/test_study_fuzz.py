@@ -76,8 +76,11 @@ class ReachedStore(Exception):
     """The study was valid: `suite run` went on to open the store (here, a stand-in)."""
 
 
-def _refuse_store(*args, **kwargs):
-    raise ReachedStore
+class _RefuseStore:
+    """Stands in for suite.store.Store: opening it means the study was accepted."""
+
+    def __init__(self, *args, **kwargs):
+        raise ReachedStore
 
 
 @settings(max_examples=100, deadline=None, derandomize=True,
@@ -91,7 +94,7 @@ def test_mutated_shipped_studies_are_valid_or_refused_in_one_sentence(tmp_path_f
     path.write_bytes(mutate(SHIPPED[name], mutations))
     store = folder / "s.db"
     err = io.StringIO()
-    with mock.patch("suite.store.Store", _refuse_store), contextlib.redirect_stderr(err), \
+    with mock.patch("suite.store.Store", _RefuseStore), contextlib.redirect_stderr(err), \
             contextlib.redirect_stdout(io.StringIO()):
         try:
             code = main(["run", str(path), "--store", str(store), "--no-progress"])
