@@ -26,17 +26,17 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from suite.area import Grid, class_fraction, grid_setting  # noqa: E402
-from suite.area_control import Engine  # noqa: E402
-from suite.area_search import (  # noqa: E402
+from suite.seeding import derive  # noqa: E402
+from suite.tasks import class_area  # noqa: E402
+from suite.tasks.area import Grid, class_fraction, grid_setting  # noqa: E402
+from suite.tasks.area_control import Engine  # noqa: E402
+from suite.tasks.area_search import (  # noqa: E402
     OptunaPlan,
     bracket,
     quiet_optuna,
     save_studies,
     tpe_search,
 )
-from suite.seeding import derive  # noqa: E402
-from suite.tasks import class_area  # noqa: E402
 
 
 def trained(grid_h: float, seed: int):

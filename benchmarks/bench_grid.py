@@ -1,6 +1,6 @@
 """Decision-map grids: the suite's row-wise fast path against the notebook's way."""
 
-from suite import grid
+from suite.figures import decision_grid
 
 from . import baselines, fixtures
 
@@ -23,20 +23,20 @@ class GridEvaluation(fixtures.Bench):
         self.x_range, self.y_range = fixtures.ranges(cache[width])
 
     def time_class_map(self, cache, h, width):
-        grid.class_map(self.model, "mse", self.x_range, self.y_range, h)
+        decision_grid.class_map(self.model, "mse", self.x_range, self.y_range, h)
 
     def time_notebook_way(self, cache, h, width):
         baselines.notebook_classes(self.model, self.x_range, self.y_range, h)
 
     def peakmem_class_map(self, cache, h, width):
-        grid.class_map(self.model, "mse", self.x_range, self.y_range, h)
+        decision_grid.class_map(self.model, "mse", self.x_range, self.y_range, h)
 
     def peakmem_notebook_way(self, cache, h, width):
         baselines.notebook_classes(self.model, self.x_range, self.y_range, h)
 
     def track_class1_fraction(self, cache, h, width):
         """The share of the map given to class 1: moves when the numbers drift."""
-        z = grid.class_map(self.model, "mse", self.x_range, self.y_range, h)
+        z = decision_grid.class_map(self.model, "mse", self.x_range, self.y_range, h)
         return fixtures.fraction(z)
 
     track_class1_fraction.unit = "fraction"

@@ -4,7 +4,7 @@ import time
 
 import torch
 
-from suite.sweep import fit_batch
+from suite.training.stacked_seeds import fit_batch
 
 from . import baselines, fixtures
 

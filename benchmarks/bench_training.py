@@ -3,8 +3,8 @@ whose numbers are tracked for drift."""
 
 import torch
 
-from suite import sweep
 from suite.tasks.supervised import make_splits
+from suite.training import stacked_seeds
 
 from . import baselines, fixtures
 
@@ -19,7 +19,7 @@ class TrainingEpoch(fixtures.Bench):
         super().setup()
         config = fixtures.spiral_config(n_neurons=width)
         seeds = fixtures.seeds(n_seeds)
-        self.run = sweep.Run(config, seeds, [make_splits(config, s) for s in seeds], 2,
+        self.run = stacked_seeds.Run(config, seeds, [make_splits(config, s) for s in seeds], 2,
                              torch.device("cpu"))
         self.run.epoch()  # buffers are made on the first pass
 

@@ -37,10 +37,11 @@ from pathlib import Path
 
 import torch
 
-from suite import executors, runner, spec
 from suite.cli import main as cli
-from suite.runner import run_study
+from suite.running import executors, runner
+from suite.running.runner import run_study
 from suite.store import Store
+from suite.study import spec
 
 TARGET = 1.7
 STUDY = """
@@ -154,7 +155,7 @@ def main(argv=None) -> int:
         import distributed
 
         with distributed.Client(cluster, set_as_default=False) as client:
-            client.run(importlib.import_module, "suite.runner")  # as a standing cluster has
+            client.run(importlib.import_module, "suite.running.runner")  # as a standing cluster has
             print(f"cluster started and warmed up in {time.perf_counter() - t0:.1f} s",
                   flush=True)
             runs = {"serial": dict(executor="local", workers=1),

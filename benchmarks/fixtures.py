@@ -9,8 +9,8 @@ import numpy as np
 import torch
 
 from suite.seeding import derive
-from suite.sweep import fit_batch
 from suite.tasks import supervised
+from suite.training.stacked_seeds import fit_batch
 
 ROOT_SEED = 2026  # the benchmarks' own seeds: a fixed model whatever the studies declare
 
@@ -62,7 +62,7 @@ def ranges(t: dict) -> tuple[tuple[float, float], tuple[float, float]]:
 
 
 def spiral_data(n: int = 4000, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-    from suite.datasets import spirals
+    from suite.training.datasets import spirals
 
     p = spirals(n, seed)
     return p.x, p.y

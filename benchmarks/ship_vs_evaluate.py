@@ -19,10 +19,10 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from suite.area import grid_setting  # noqa: E402
-from suite.area_control import Engine  # noqa: E402
 from suite.seeding import derive  # noqa: E402
 from suite.tasks import class_area  # noqa: E402
+from suite.tasks.area import grid_setting  # noqa: E402
+from suite.tasks.area_control import Engine  # noqa: E402
 
 
 def main(argv=None) -> None:

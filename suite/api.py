@@ -28,7 +28,7 @@ import pandas as pd
 from suite.errors import SuiteError
 
 __all__ = ["load", "declare", "run", "trials", "summary", "results", "curves",
-           "render_report", "verify_store", "default_store"]
+           "render_report", "verify_store", "publish_catalogue", "default_store"]
 
 
 def default_store() -> str:
@@ -38,15 +38,15 @@ def default_store() -> str:
 
 def load(study: str | os.PathLike, *, quick: bool = False):
     """A shipped study by name, or the declaration file at a path, validated."""
-    from suite import registry
+    from suite.study import shipped
 
-    return registry.load(str(study), quick=quick)
+    return shipped.load(str(study), quick=quick)
 
 
 def declare(declaration: Mapping, *, quick: bool = False, folder: str | os.PathLike = "."):
     """A study from a dict shaped like a declaration file (plug-in files it names are
     loaded from `folder`), validated like a file."""
-    from suite import spec
+    from suite.study import spec
 
     name = declaration.get("name", "study") if isinstance(declaration, Mapping) else "study"
     if not isinstance(declaration, Mapping):
@@ -56,7 +56,7 @@ def declare(declaration: Mapping, *, quick: bool = False, folder: str | os.PathL
 
 
 def _study(study, quick: bool):
-    from suite.spec import Study
+    from suite.study.spec import Study
 
     return study if isinstance(study, Study) else load(study, quick=quick)
 
@@ -86,10 +86,10 @@ def run(study, store=None, *, quick: bool = False, seeds: int | None = None,
     10,000 trials needs `yes`; a store holding another declaration under the study's name
     is refused unless `replace_declaration` (which deletes that study's stored trials).
     `announce(line)` gets the plan's size, then what will run and an estimate."""
-    from suite.environment import resolve_device
-    from suite.executors import make_executor
-    from suite.planning import check_size
-    from suite.runner import run_study
+    from suite.running.environment import resolve_device
+    from suite.running.executors import make_executor
+    from suite.running.runner import run_study
+    from suite.study.planning import check_size
 
     study = _study(study, quick)
     # Everything that can be refused is refused before the store is opened or created.
@@ -110,7 +110,7 @@ def _rows(store, study) -> list[dict]:
     """The study variant's stored trials computed by the plug-in code loaded now (after
     an edit, the trials of the older code stay stored but are not the study's results)."""
     from suite import plugins
-    from suite.runner import variant_of
+    from suite.running.runner import variant_of
 
     variant = variant_of(study)
     _same_declaration(store, study)
@@ -133,7 +133,7 @@ def _same_declaration(store, study) -> None:
     under its name (its trials would be shown as this one's)."""
     import json
 
-    from suite.spec import differences
+    from suite.study.spec import differences
 
     stored = store.declared(study.name)
     diff = stored is not None and differences(stored, json.loads(json.dumps(study.declaration)))
@@ -229,8 +229,39 @@ def verify_store(store=None, *, study: str | None = None, sample: int | None = N
     """Re-run stored trials and compare them bit for bit; prints one line per trial and
     returns 0 (all match), 1 (a mismatch) or 2 (some could not be re-run here).
     `data_root`: where tasks that read files find them, as for `run`."""
-    from suite.verify import verify as _verify
+    from suite.running.verify import verify as _verify
 
     with open_store(store) as s:
         return _verify(s, study=study, sample=sample, seed=seed, out=out,
                        runtime={"data_root": data_root} if data_root else None)
+
+
+def publish_catalogue(store: str | os.PathLike | None = "reports/publish.db",
+                      out: str | os.PathLike = "reports/site", *, quick: bool = False,
+                      studies: list[str] | None = None, workers: int = 1, threads: int = 1,
+                      device: str = "auto", executor: str = "local",
+                      scheduler: str | None = None, verify_sample: int = 8,
+                      verify_seed: int = 0, data_root: str | None = None,
+                      progress: bool = False, command: str = "") -> int:
+    """`suite publish`: every shipped study (or those named) into one store (resuming),
+    a verify sample, the report and its manifest (`suite.publish`); prints progress and
+    returns the exit status (0 all well, 1 a study failed or a trial mismatched)."""
+    from suite.publish import publish
+    from suite.running.executors import make_executor
+    from suite.store import Store, parse_target
+    from suite.study import shipped
+
+    for name in studies or []:
+        shipped.load(name)  # an unknown name is refused before the store is touched
+    make_executor(executor, workers, scheduler)
+    if not isinstance(store, Store):
+        _, path = parse_target(default_store() if store is None else store)
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+    with open_store(store, create=True) as s:
+        return publish(s, Path(out), quick=quick, names=studies, workers=workers,
+                       threads=threads, device=device, executor=executor,
+                       scheduler=scheduler, verify_sample=verify_sample,
+                       verify_seed=verify_seed,
+                       runtime={"data_root": data_root} if data_root else None,
+                       command=command or "suite.publish_catalogue()", progress=progress)

@@ -1,4 +1,4 @@
-"""The `suite` command line: list, show, run, results, report and verify.
+"""The `suite` command line: list, show, run, results, report, verify and publish.
 
 Errors the user can fix print one sentence on stderr and exit with status 2.
 """
@@ -7,9 +7,10 @@ import argparse
 import os
 import sys
 
-from suite import __version__, registry
+from suite import __version__
 from suite.errors import SuiteError
-from suite.executors import EXECUTORS, SCHEDULER_ENV
+from suite.running.executors import EXECUTORS, SCHEDULER_ENV
+from suite.study import shipped
 
 FORMATS = ("table", "csv", "json")
 
@@ -45,7 +46,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
     run.add_argument("--data-root", help="folder with the data files of tasks that read them "
                      "(MNIST, the tabular task's relative paths); default for MNIST: "
-                     "$SUITE_DATA_ROOT, else ~/.cache/suite/data")
+                     "$SUITE_DATA_ROOT, else ~/.cache/suite/data when it holds them, else "
+                     "the MNIST test set shipped with the suite")
     run.add_argument("--download", action="store_true",
                      help="let tasks fetch missing data files (needs internet)")
     run.add_argument("--yes", action="store_true", help="run a plan of more than "
@@ -72,14 +74,31 @@ def _parser() -> argparse.ArgumentParser:
     ver.add_argument("--seed", type=int, default=0, help="seed of the sample (default: 0)")
     ver.add_argument("--data-root", help="folder with the data files of tasks that read them "
                      "(as for run)")
+    pub = sub.add_parser("publish", help="run every shipped study into one store, verify a "
+                         "sample, write the report and a manifest")
+    pub.add_argument("--quick", action="store_true", help="every study's CI-sized variant")
+    _store_arg(pub, default="reports/publish.db")
+    pub.add_argument("--out", default="reports/site", help="folder (default: reports/site)")
+    pub.add_argument("--study", action="append", help="only this shipped study (repeatable)")
+    pub.add_argument("--workers", type=_positive, default=1,
+                     help="trials in parallel processes, as for suite run")
+    pub.add_argument("--executor", choices=sorted(EXECUTORS), default="local",
+                     help="as for suite run")
+    pub.add_argument("--scheduler", metavar="ADDR", help="as for suite run")
+    pub.add_argument("--threads", type=_positive, default=1, help="torch threads per trial")
+    pub.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
+    pub.add_argument("--verify-sample", type=_non_negative, default=8, metavar="K",
+                     help="re-run K stored trials bit for bit (default 8; 0: no verify)")
+    pub.add_argument("--seed", type=int, default=0, help="seed of the verify sample")
+    pub.add_argument("--data-root", help="as for suite run")
+    pub.add_argument("--no-progress", action="store_true", help="no progress bars")
     return p
 
 
-def _store_arg(parser: argparse.ArgumentParser) -> None:
-    default = os.environ.get("SUITE_STORE") or "suite.db"
-    parser.add_argument("--store", default=default, help="a file path or a database URL "
-                        "(sqlite:///..., postgresql+psycopg://...); default: $SUITE_STORE, "
-                        "else suite.db")
+def _store_arg(parser: argparse.ArgumentParser, default: str = "suite.db") -> None:
+    parser.add_argument("--store", default=os.environ.get("SUITE_STORE") or default,
+                        help="a file path or a database URL (sqlite:///..., "
+                        f"postgresql+psycopg://...); default: $SUITE_STORE, else {default}")
 
 
 def _positive(text: str) -> int:
@@ -89,6 +108,17 @@ def _positive(text: str) -> int:
         value = 0
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be a positive integer. Got {text!r} instead.")
+    return value
+
+
+def _non_negative(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be a non-negative integer. Got {text!r} "
+                                         "instead.")
     return value
 
 
@@ -144,8 +174,8 @@ def cmd_list(args) -> int:
     from suite import plugins, tasks
 
     print("Studies:")
-    for name in registry.names():
-        study = registry.load(name)
+    for name in shipped.names():
+        study = shipped.load(name)
         print(f"  {name:<24} {study.description.splitlines()[0] if study.description else ''}")
     plugins.load_installed()
     print("\nTasks (kind = NAME in a study's [task]), and where each comes from:")
@@ -161,15 +191,24 @@ def cmd_list(args) -> int:
 
 
 def cmd_show(args) -> int:
-    from suite.planning import plan
+    from suite.study.planning import plan
 
-    study = registry.load(args.study, quick=args.quick)
+    study = shipped.load(args.study, quick=args.quick)
     print(f"{study.name}{' (quick)' if study.quick else ''}: {study.description}")
     print(f"source:     {study.source}")
     print(f"task:       {study.task.name} - {study.task.description}")
+    from suite import plugins
+
+    if plugins.is_plugin_task(study.task.name):
+        print(f"plug-in:    {plugins.describe('task', study.task.name)}")
     for axis in study.axes:
-        print(f"scientific: {axis.name} = {[v.label for v in axis.values]}")
+        if not axis.searched:
+            print(f"scientific: {axis.name} = {[v.label for v in axis.values]}")
     print(f"nuisance:   seeds = {study.seeds}, root_seed = {study.root_seed}")
+    for axis in study.axes:
+        if axis.searched:
+            print(f"nuisance:   {axis.name} = {[v.label for v in axis.values]} (searched per "
+                  "scientific value)")
     resolved = {**study.task.defaults(), **study.fixed}
     varied = study.scientific_keys()
     for key, value in resolved.items():
@@ -185,7 +224,7 @@ def cmd_show(args) -> int:
 def cmd_run(args) -> int:
     from suite import api
 
-    summary = api.run(registry.load(args.study, quick=args.quick), args.store,
+    summary = api.run(shipped.load(args.study, quick=args.quick), args.store,
                       seeds=args.seeds, device=args.device, workers=args.workers,
                       threads=args.threads, executor=args.executor, scheduler=args.scheduler,
                       data_root=args.data_root, download=args.download,
@@ -211,7 +250,7 @@ def _command_line() -> str:
 def cmd_results(args) -> int:
     from suite import api
 
-    study = registry.load(args.study, quick=args.quick)
+    study = shipped.load(args.study, quick=args.quick)
     with api.open_store(args.store) as s:
         if args.trials:
             frame = api.trials(study, s)
@@ -232,7 +271,7 @@ def _render(frame, fmt: str) -> str:
     if fmt == "json":
         import json
 
-        from suite.report import records
+        from suite.report.site import records
 
         return json.dumps(records(frame))
     return frame.to_string(index=False, float_format=lambda v: f"{v:.4f}")
@@ -299,5 +338,16 @@ def cmd_verify(args) -> int:
                             data_root=args.data_root)
 
 
+def cmd_publish(args) -> int:
+    from suite import api
+
+    return api.publish_catalogue(args.store, args.out, quick=args.quick, studies=args.study,
+                                 workers=args.workers, threads=args.threads,
+                                 device=args.device, executor=args.executor,
+                                 scheduler=args.scheduler, verify_sample=args.verify_sample,
+                                 verify_seed=args.seed, data_root=args.data_root,
+                                 progress=not args.no_progress, command=_command_line())
+
+
 COMMANDS = {"list": cmd_list, "show": cmd_show, "run": cmd_run, "results": cmd_results,
-            "report": cmd_report, "verify": cmd_verify}
+            "report": cmd_report, "verify": cmd_verify, "publish": cmd_publish}

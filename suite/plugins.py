@@ -44,10 +44,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from suite.datasets import Points
 from suite.errors import SuiteError
 from suite.figures import FigureContext, FigureUnavailable
-from suite.params import (
+from suite.seeding import TrialSeeds
+from suite.tasks.base import Task, TrialContext, TrialOutcome
+from suite.tasks.params import (
     Param,
     boolean,
     choice,
@@ -57,8 +58,7 @@ from suite.params import (
     positive_float,
     widths,
 )
-from suite.seeding import TrialSeeds
-from suite.tasks.base import Task, TrialContext, TrialOutcome
+from suite.training.datasets import Points
 
 __all__ = [
     "Task", "TrialOutcome", "TrialSeeds", "TrialContext", "Points", "Param",
@@ -125,7 +125,8 @@ _installed = False
 
 
 def _tables() -> dict[str, dict]:
-    from suite import datasets, figures, models, tasks
+    from suite import figures, tasks
+    from suite.training import datasets, models
 
     return {"task": tasks.TASKS, "dataset": datasets.DATASETS, "model": models.MODELS,
             "figure": figures.FIGURES}
@@ -200,7 +201,8 @@ def register_model(name: str, builder: Callable | None = None):
     """Add a model builder `builder(config, n_inputs, n_outputs, generator) -> nn.Module`
     that initialises every weight from `generator` only. The `supervised` task trains
     several seeds as one stacked MLP, so for it the module must be a
-    `suite.models.MLP` (e.g. another initialisation); plug-in tasks may build anything.
+    `suite.training.models.MLP` (e.g. another initialisation); plug-in tasks may build
+    anything.
     Usable as a decorator."""
     def wrap(fn):
         _register("model", name, fn, _origin_for(fn))
@@ -343,6 +345,16 @@ def task_from_file(path: Path, attribute: str, study_file: str) -> Task:
     return task
 
 
+def load_reference(ref: str) -> None:
+    """Load a plug-in file named by `Study.plugin_files`: 'PATH' (its register_* calls)
+    or 'PATH:ATTRIBUTE' (the Task there, registered under its name)."""
+    if ref.endswith(".py"):
+        load_file(ref)
+    else:
+        path, _, attribute = ref.rpartition(":")
+        task_from_file(Path(path), attribute, "")
+
+
 def load_declared(raw: Mapping, source: str) -> None:
     """Load the plug-in files a stored declaration names (`plugins`, and a `kind` of
     'file.py:NAME') from its study file's folder."""
@@ -415,7 +427,7 @@ def check_outcome(task: Task, outcome: TrialOutcome) -> None:
 
 def compare_batch(task: Task, batched: TrialOutcome, alone: TrialOutcome, seed: int) -> None:
     """Refuse a `run_batch` whose outcome for a seed differs from `run`'s alone."""
-    from suite.verify import outcome_differences
+    from suite.running.verify import outcome_differences
 
     def row(o):
         return {"status": o.status, "metrics": o.metrics}

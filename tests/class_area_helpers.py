@@ -4,9 +4,9 @@ import functools
 
 import torch
 
-from suite.area import Grid, grid_setting
 from suite.seeding import derive
 from suite.tasks import class_area, segmentation_class_area
+from suite.tasks.area import Grid, grid_setting
 
 QUICK_MLP = {**class_area.TASK.defaults(), "epochs": 8, "n_neurons": 32, "grid_h": 0.25,
              "budget": 40, "curve_points": 11, "optuna_storage": "memory"}

@@ -6,7 +6,9 @@ import torch
 from class_area_helpers import QUICK_SEG, blob_mlp, mlp_setting, seg_net, tiny_grid
 from torch import nn
 
-from suite.area import (
+from suite import numerics
+from suite.tasks import segmentation_class_area as seg
+from suite.tasks.area import (
     FastArea,
     Grid,
     Setting,
@@ -18,9 +20,8 @@ from suite.area import (
     input_rounding,
     survey,
 )
-from suite.models import MLP
-from suite.tasks import segmentation_class_area as seg
-from suite.weight_path import WeightPath
+from suite.tasks.weight_path import WeightPath
+from suite.training.models import MLP
 
 
 def fast_area(setting, cls=1):
@@ -158,14 +159,32 @@ def test_fast_path_refuses_negative_features():
         fast_area(grid_setting(model, tiny_grid(), 1, 8))
 
 
-def test_input_rounding_follows_torchs_precision_settings(monkeypatch):
+def test_input_rounding_follows_torchs_precision_settings():
+    """Set through torch's own switches, old and new, as a user would; numerics.preserved
+    puts them back (monkeypatch cannot: torch's fp32_precision objects have no attribute
+    to save, so its setattr fails after the assignment took effect)."""
     cpu, cuda = torch.device("cpu"), torch.device("cuda")
-    assert input_rounding(cpu, conv=False) == 0.0
-    monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", True)
-    assert input_rounding(cuda, conv=True) == 2.0**-11
-    assert input_rounding(cpu, conv=True) == 0.0
-    monkeypatch.setattr(torch.backends.mkldnn.matmul, "fp32_precision", "bf16")
-    assert input_rounding(cpu, conv=False) == 2.0**-8
+    with numerics.preserved():
+        assert input_rounding(cpu, conv=False) == 0.0
+        assert input_rounding(cuda, conv=True) == 2.0**-11  # cuDNN's default: TF32
+        torch.backends.cudnn.allow_tf32 = False
+        assert input_rounding(cuda, conv=True) == 0.0
+        torch.backends.cudnn.allow_tf32 = True
+        assert input_rounding(cuda, conv=True) == 2.0**-11
+        assert input_rounding(cpu, conv=True) == 0.0
+        assert input_rounding(cuda, conv=False) == 0.0
+        torch.backends.cuda.matmul.allow_tf32 = True
+        assert input_rounding(cuda, conv=False) == 2.0**-11
+        torch.backends.mkldnn.matmul.fp32_precision = "bf16"
+        assert input_rounding(cpu, conv=False) == 2.0**-8
+        assert input_rounding(cpu, conv=True) == 0.0
+        torch.backends.fp32_precision = "bf16"  # the root: every oneDNN op follows it
+        assert input_rounding(cpu, conv=True) == 2.0**-8
+    with numerics.preserved():
+        torch.set_float32_matmul_precision("medium")
+        assert input_rounding(cpu, conv=False) == 2.0**-8
+        assert input_rounding(cuda, conv=False) == 2.0**-11
+    assert input_rounding(cpu, conv=False) == input_rounding(cuda, conv=False) == 0.0
 
 
 def test_round32_rounds_outwards_within_two_float32_steps():

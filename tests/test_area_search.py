@@ -5,8 +5,10 @@ import optuna
 import pytest
 from class_area_helpers import mlp_setting
 
-from suite.area_control import Engine
-from suite.area_search import (
+from suite.errors import SuiteError
+from suite.store import Store
+from suite.tasks.area_control import Engine
+from suite.tasks.area_search import (
     Evaluation,
     OptunaPlan,
     bracket,
@@ -17,8 +19,6 @@ from suite.area_search import (
     summary,
     tpe_search,
 )
-from suite.errors import SuiteError
-from suite.store import Store
 
 THRESHOLDS = np.sort(np.random.default_rng(3).uniform(-1, 1, 5000))
 

@@ -1,6 +1,6 @@
-"""The stacked-model training kernel (suite.batched, suite.heads, suite.sweep): a model
-trained in a batch ends with the same bytes, curves and metrics as trained alone, and
-its gradients are the gradients autograd computes for the same nn.Module."""
+"""The stacked-model training kernel (suite.training.stacked_mlp, .stacked_heads,
+.stacked_seeds): a model trained in a batch ends with the same bytes, curves and metrics
+as trained alone, and its gradients are the gradients autograd computes for the same nn.Module."""
 
 import math
 import struct
@@ -9,11 +9,11 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from suite import catalogue, heads
-from suite.batched import ACTIVATIONS, ALIGN, BLOCK, VEC, StackedMLP
 from suite.seeding import derive
-from suite.sweep import Run, fit_batch
 from suite.tasks import supervised
+from suite.training import components, stacked_heads
+from suite.training.stacked_mlp import ACTIVATIONS, ALIGN, BLOCK, VEC, StackedMLP
+from suite.training.stacked_seeds import Run, fit_batch
 
 torch.set_num_threads(1)  # the bit-for-bit promise is for one thread per trial
 
@@ -125,16 +125,16 @@ def test_l1_and_patience_keep_the_batch_promise(over):
 
 
 def test_the_runner_stores_the_numbers_each_trial_gets_alone(tmp_path):
-    from suite import registry
-    from suite.runner import Job, execute, group_jobs, run_study
+    from suite.running.runner import Job, execute, group_jobs, run_study
     from suite.store import Store
+    from suite.study import shipped
 
-    study = registry.load("spiral-losses", quick=True)
+    study = shipped.load("spiral-losses", quick=True)
     store = Store(tmp_path / "s.db")
     run_study(study, store, device="cpu")
     rows = store.trials(study.name, "quick")
     assert len(rows) == 4
-    from suite.planning import plan
+    from suite.study.planning import plan
 
     for spec in plan(study):
         jobs = [Job(spec, "quick", "cpu", 1, 0)]
@@ -147,11 +147,11 @@ def test_the_runner_stores_the_numbers_each_trial_gets_alone(tmp_path):
 
 
 def test_jobs_are_grouped_by_config_and_split_for_workers():
-    from suite import registry
-    from suite.planning import plan
-    from suite.runner import MAX_GROUP, Job, group_jobs
+    from suite.running.runner import MAX_GROUP, Job, group_jobs
+    from suite.study import shipped
+    from suite.study.planning import plan
 
-    specs = plan(registry.load("spiral-layers", quick=True), seeds=40)  # 2 configs x 40
+    specs = plan(shipped.load("spiral-layers", quick=True), seeds=40)  # 2 configs x 40
     jobs = [Job(s, "quick", "cpu", 1, 0) for s in specs]
     groups = group_jobs(jobs, True)
     assert [len(g) for g in groups] == [MAX_GROUP, 8, MAX_GROUP, 8]
@@ -167,7 +167,7 @@ HEADS = [("mse", "sigmoid"), ("mse", "identity"), ("mse", "tanh"), ("bce", "sigm
          ("bce_with_logits", "identity"), ("cross_entropy", "identity")]
 
 
-@pytest.mark.parametrize("activation", sorted(catalogue.ACTIVATIONS))
+@pytest.mark.parametrize("activation", sorted(components.ACTIVATIONS))
 @pytest.mark.parametrize("loss,output", HEADS)
 def test_stacked_gradients_are_autograds(activation, loss, output):
     cfg = config(activation=activation, loss=loss, output_activation=output,
@@ -197,7 +197,7 @@ def test_stacked_gradients_are_autograds(activation, loss, output):
 def _torch_loss(loss, pred, y):
     target = y if loss == "cross_entropy" else y.float()
     pred = pred if loss == "cross_entropy" else pred.view(-1)
-    return catalogue.get("loss", loss)()(pred, target)
+    return components.get("loss", loss)()(pred, target)
 
 
 def _grads(net: StackedMLP, s: int):
@@ -235,8 +235,8 @@ def test_batched_products_of_aligned_slices_are_each_slice_alone(rows):
 
 
 def test_every_activation_and_loss_of_the_catalogue_has_a_stacked_version():
-    assert set(catalogue.ACTIVATIONS) <= set(ACTIVATIONS)
-    assert set(heads.HEADS) == set(catalogue.LOSSES)
+    assert set(components.ACTIVATIONS) <= set(ACTIVATIONS)
+    assert set(stacked_heads.HEADS) == set(components.LOSSES)
 
 
 @pytest.mark.parametrize("sizes", [[2, 10, 10, 10, 1], [20, 3, 17, 2], [2, 1]])
@@ -275,8 +275,8 @@ def test_plain_sgd_shortcut_is_torchs_sgd_step():
 def test_heads_per_sample_losses_are_torchs():
     g = torch.Generator().manual_seed(1)
     y = torch.randint(0, 2, (3, 11), generator=g)
-    for name, loss in catalogue.LOSSES.items():
-        head = heads.make(name, 2)
+    for name, loss in components.LOSSES.items():
+        head = stacked_heads.make(name, 2)
         width = 4
         logits = torch.randn(3, 11, width, generator=g)
         out = logits.sigmoid() if name in ("mse", "bce") else logits

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from sklearn import metrics as skm
 
-from suite import binary_metrics as bm
 from suite.tasks.imbalance import best_f1_threshold
+from suite.training import binary_metrics as bm
 
 
 def arrays(seed: int, n: int = 200, share: float = 0.1, levels: int | None = None):

@@ -1,33 +1,34 @@
 import pytest
 import torch
 
-from suite import catalogue, datasets, tasks
+from suite import tasks
 from suite.errors import UnknownNameError
+from suite.training import components, datasets
 
 
-@pytest.mark.parametrize("kind", sorted(catalogue.CATALOGUE))
+@pytest.mark.parametrize("kind", sorted(components.CATALOGUE))
 def test_getter_error_lists_every_valid_name(kind):
     with pytest.raises(UnknownNameError) as e:
-        catalogue.get(kind, "nope")
-    for name in catalogue.CATALOGUE[kind]:
+        components.get(kind, "nope")
+    for name in components.CATALOGUE[kind]:
         assert f"{name}" in str(e.value)
 
 
-@pytest.mark.parametrize("name", sorted(catalogue.ACTIVATIONS))
+@pytest.mark.parametrize("name", sorted(components.ACTIVATIONS))
 def test_every_activation_maps_a_tensor_to_its_shape(name):
     x = torch.linspace(-2, 2, 7)
-    assert catalogue.get("activation", name)()(x).shape == x.shape
+    assert components.get("activation", name)()(x).shape == x.shape
 
 
 def test_activations_compute_what_their_names_say():
     x = torch.tensor([-1.0, 0.0, 2.0])
-    assert torch.equal(catalogue.get("activation", "relu")()(x), torch.tensor([0.0, 0.0, 2.0]))
-    assert torch.equal(catalogue.get("activation", "identity")()(x), x)
+    assert torch.equal(components.get("activation", "relu")()(x), torch.tensor([0.0, 0.0, 2.0]))
+    assert torch.equal(components.get("activation", "identity")()(x), x)
 
 
-@pytest.mark.parametrize("name", sorted(catalogue.LOSSES))
+@pytest.mark.parametrize("name", sorted(components.LOSSES))
 def test_every_loss_is_zero_at_a_perfect_prediction_of_its_kind(name):
-    loss = catalogue.get("loss", name)()
+    loss = components.get("loss", name)()
     if name == "cross_entropy":
         value = loss(torch.tensor([[-50.0, 50.0]]), torch.tensor([1]))
     elif name == "bce_with_logits":
@@ -35,13 +36,13 @@ def test_every_loss_is_zero_at_a_perfect_prediction_of_its_kind(name):
     else:
         value = loss(torch.tensor([1.0]), torch.tensor([1.0]))
     assert value.item() == pytest.approx(0.0, abs=1e-6)
-    assert name in catalogue.LOSS_OUTPUTS
+    assert name in components.LOSS_OUTPUTS
 
 
-@pytest.mark.parametrize("name", sorted(catalogue.OPTIMIZERS))
+@pytest.mark.parametrize("name", sorted(components.OPTIMIZERS))
 def test_every_optimizer_steps_downhill_on_a_quadratic(name):
     w = torch.nn.Parameter(torch.tensor([3.0, -2.0]))
-    opt = catalogue.get("optimizer", name)([w], lr=0.1)
+    opt = components.get("optimizer", name)([w], lr=0.1)
     for _ in range(5):
         opt.zero_grad()
         (w ** 2).sum().backward()
@@ -52,7 +53,7 @@ def test_every_optimizer_steps_downhill_on_a_quadratic(name):
 def test_sgd_momentum_update_matches_the_closed_form():
     # torch: v <- mu v + g; w <- w - lr v  (first step: v = g)
     w = torch.nn.Parameter(torch.tensor([1.0]))
-    opt = catalogue.get("optimizer", "sgd_momentum")([w], lr=0.1)
+    opt = components.get("optimizer", "sgd_momentum")([w], lr=0.1)
     v, ref = 0.0, 1.0
     for _ in range(3):
         opt.zero_grad()

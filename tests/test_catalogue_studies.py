@@ -9,10 +9,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from suite import analysis, cli, figures, registry
-from suite.planning import plan
-from suite.runner import run_study
+from suite import analysis, cli, figures
+from suite.running.runner import run_study
 from suite.store import Store
+from suite.study import shipped
+from suite.study.planning import plan
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 STUDIES = ("paths-bowl", "paths-saddle", "imbalance-metrics", "moons-capacity",
@@ -31,14 +32,14 @@ def store(tmp_path_factory):
     torch.set_num_threads(1)
     s = Store(tmp_path_factory.mktemp("catalogue") / "quick.db")
     for name in STUDIES:
-        run_study(registry.load(name, quick=True), s, device="cpu", executor="serial")
+        run_study(shipped.load(name, quick=True), s, device="cpu", executor="serial")
     yield s
     s.close()
 
 
 @pytest.mark.parametrize("name", STUDIES)
 def test_quick_variant_ran_every_trial_and_labelled_it(store, name):
-    study = registry.load(name, quick=True)
+    study = shipped.load(name, quick=True)
     rows = store.trials(name, "quick")
     assert len(rows) == len(plan(study)) > 0
     curves = {r["trial_id"]: store.curves(r["trial_id"]) for r in rows}
@@ -68,7 +69,7 @@ def test_the_saddle_and_logic_results_say_what_the_textbook_says(store):
 
 @pytest.mark.parametrize("name", STUDIES)
 def test_every_registered_figure_of_the_study_draws(store, name):
-    study = registry.load(name, quick=True)
+    study = shipped.load(name, quick=True)
     ctx = figures.FigureContext(study, store.trials(name, "quick"), store)
     mine = [f for f in study.figures if f in MY_FIGURES]  # the others are drawn elsewhere
     assert mine

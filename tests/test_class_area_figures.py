@@ -6,8 +6,8 @@ import torch
 from class_area_helpers import QUICK_MLP, QUICK_SEG, blob_mlp, seg_net
 
 from suite import figures
-from suite.area import Grid, class_map, grid_setting
-from suite.class_area_figures import (
+from suite.figures import FIGURES, FigureContext
+from suite.figures.class_area import (
     chosen_value,
     curve_data,
     drawing_grid,
@@ -15,10 +15,10 @@ from suite.class_area_figures import (
     mask_data,
     region_data,
 )
-from suite.figures import FIGURES, FigureContext
 from suite.seeding import derive
 from suite.tasks import class_area, segmentation_class_area
-from suite.weight_path import WeightPath
+from suite.tasks.area import Grid, class_map, grid_setting
+from suite.tasks.weight_path import WeightPath
 
 ARTIFACTS = {"columns": ["value", "area", "error", "seconds"],
              "evaluations": {"tpe": [[0.5, 0.1, 0.3, 0.1], [0.2, 0.35, 0.05, 0.2],

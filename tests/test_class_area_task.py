@@ -11,13 +11,14 @@ import pytest
 import torch
 from class_area_helpers import QUICK_MLP, QUICK_SEG
 
-from suite import spec, tasks
+from suite import tasks
 from suite.errors import DeclarationError, SuiteError
 from suite.seeding import derive
-from suite.shapes import deeplab_weights_path, load_deeplab
 from suite.store import Store
+from suite.study import spec
 from suite.tasks import class_area, segmentation_class_area, supervised
 from suite.tasks.base import TrialContext, takes_context
+from suite.training.shapes import deeplab_weights_path, load_deeplab
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
@@ -39,8 +40,9 @@ def run_quick(study: str, store: Path) -> list[dict]:
 
 
 def optuna_cli(*args):
-    exe = shutil.which("optuna") or str(Path(sys.executable).with_name("optuna"))
-    if not Path(exe).exists():
+    exe = Path(sys.executable).with_name("optuna")  # this environment's, as a venv has it
+    exe = str(exe) if exe.exists() else shutil.which("optuna")
+    if exe is None:
         pytest.skip("the optuna command is not installed")
     return subprocess.run([exe, *args], capture_output=True, text=True, env=ENV, timeout=120)
 
@@ -159,7 +161,7 @@ def test_deeplab_from_a_local_weights_file(tmp_path):
     """The DeepLabV3 branch end to end, on a locally written (random) checkpoint."""
     from torchvision.models.segmentation import deeplabv3_resnet50
 
-    from suite.area import survey
+    from suite.tasks.area import survey
 
     torch.manual_seed(0)
     weights = tmp_path / "deeplab.pth"

@@ -17,12 +17,13 @@ import torch
 from conftest import REPO_ROOT, run_cli
 from test_runner import SLOW_STUDY, snapshot
 
-from suite import executors, registry
 from suite.cli import main
 from suite.errors import RunFailed, SuiteError
-from suite.executors import DaskExecutor, TasksFailed, make_executor
-from suite.runner import Job, RunSummary, _drive, run_study, variant_of
+from suite.running import executors
+from suite.running.executors import DaskExecutor, TasksFailed, make_executor
+from suite.running.runner import Job, RunSummary, _drive, run_study, variant_of
 from suite.store import Store
+from suite.study import shipped
 
 distributed = pytest.importorskip("distributed")
 
@@ -44,7 +45,7 @@ def cluster():
     """(scheduler address, a client of it) of a 2-worker cluster shared by the module."""
     with local_cluster() as c, distributed.Client(c, set_as_default=False) as client:
         client.wait_for_workers(2, timeout=120)
-        client.run(importlib.import_module, "suite.runner")  # each worker's import, once
+        client.run(importlib.import_module, "suite.running.runner")  # each worker's import, once
         yield c.scheduler_address, client
 
 
@@ -184,7 +185,7 @@ def test_the_environment_variable_names_the_scheduler(cluster, tmp_path, monkeyp
 
 def test_a_finished_study_does_not_reach_the_cluster(tmp_path, monkeypatch):
     store = Store(tmp_path / "s.db")
-    study = registry.load("paths-bowl", quick=True)
+    study = shipped.load("paths-bowl", quick=True)
     run_study(study, store, device="cpu")
     monkeypatch.setattr(DaskExecutor, "__enter__", lambda self: pytest.fail("connected"))
     again = run_study(study, store, device="cpu", executor="dask", scheduler="tcp://nowhere:1")
@@ -274,13 +275,13 @@ def test_a_worker_with_other_versions_refuses_its_task():
 
 
 def test_the_code_digest_changes_with_the_suite_files(tmp_path, monkeypatch):
-    from suite import environment
+    from suite.running import environment
 
     pkg = tmp_path / "suite"
-    pkg.mkdir()
+    (pkg / "running").mkdir(parents=True)
     (pkg / "environment.py").write_text("x = 1\n")
     (pkg / "notes.txt").write_text("not code\n")
-    monkeypatch.setattr(environment, "__file__", str(pkg / "environment.py"))
+    monkeypatch.setattr(environment, "__file__", str(pkg / "running" / "environment.py"))
     environment.code_digest.cache_clear()
     try:
         before = environment.code_digest()
@@ -345,9 +346,9 @@ class Replaying:
 
 def test_the_driver_stores_and_counts_a_repeated_result_once_and_names_failed_trials(
         tmp_path):
-    from suite.planning import plan
+    from suite.study.planning import plan
 
-    study = registry.load("paths-bowl", quick=True)
+    study = shipped.load("paths-bowl", quick=True)
     store = Store(tmp_path / "s.db")
     variant = variant_of(study)
     run_id = store.start_run(study.name, variant, "test", 0, 0, {})

@@ -4,7 +4,8 @@ and the diagnosis column of the results tables."""
 import numpy as np
 import pytest
 
-from suite import analysis, diagnosis
+from suite import analysis
+from suite.analysis import diagnosis
 
 EPOCHS = np.arange(1, 101)
 

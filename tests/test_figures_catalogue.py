@@ -3,8 +3,9 @@
 import numpy as np
 import pytest
 
-from suite import figures, registry, tasks
-from suite import figures_catalogue as fc
+from suite import figures, tasks
+from suite.figures import catalogue_studies as fc
+from suite.study import shipped
 
 
 def row(i, labels, seed=0, config=None, metrics=None, artifacts=None):
@@ -24,7 +25,7 @@ def test_every_figure_my_tasks_name_is_registered():
 def test_studies_only_ask_for_figures_their_task_has():
     for name in ("paths-bowl", "paths-saddle", "imbalance-metrics", "moons-capacity",
                  "moons-capacity-noisy", "moons-regularisation", "logic-gates"):
-        study = registry.load(name)
+        study = shipped.load(name)
         assert set(study.figures) <= set(study.task.figures)
 
 
@@ -97,7 +98,7 @@ def test_gap_rows_average_train_test_and_gap_per_setting():
 
 
 def test_axis_setting_finds_the_axis_that_sets_a_parameter():
-    study = registry.load("imbalance-metrics")
+    study = shipped.load("imbalance-metrics")
     assert fc.axis_setting(study, "minority") == "minority"
     assert fc.axis_setting(study, "class_weight") == "remedy"
     assert fc.axis_setting(study, "lr") is None

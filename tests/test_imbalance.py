@@ -6,11 +6,11 @@ import pytest
 import torch
 from sklearn import metrics as skm
 
-from suite import spec
-from suite.datasets import Points
 from suite.errors import DeclarationError
 from suite.seeding import derive
+from suite.study import spec
 from suite.tasks import imbalance as im
+from suite.training.datasets import Points
 
 CPU = torch.device("cpu")
 

@@ -12,11 +12,11 @@ from sklearn import metrics as skm
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
 
-from suite import spec
-from suite.datasets import Points
 from suite.errors import DeclarationError
 from suite.seeding import derive
+from suite.study import spec
 from suite.tasks import imbalance as im
+from suite.training.datasets import Points
 
 CPU = torch.device("cpu")
 

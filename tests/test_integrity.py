@@ -17,10 +17,10 @@ import pytest
 import torch
 from conftest import REPO_ROOT
 
-from suite import spec
 from suite.cli import main
 from suite.errors import DeclarationError, StoreError
 from suite.store import Store
+from suite.study import spec
 
 # 2 configurations x 2 seeds, a second on one CPU thread.
 TINY = """
@@ -375,7 +375,7 @@ def test_a_large_plan_prints_its_size_at_once_and_needs_yes(tmp_path, capsys):
     assert not (tmp_path / "s.db").exists()
     assert "--seeds must be at most 10,000" in refused(
         capsys, "run", path, "--store", tmp_path / "s.db", "--seeds", "20000", "--yes")
-    from suite.planning import check_size
+    from suite.study.planning import check_size
 
     assert check_size(spec.load_file(path), None, yes=True).startswith(
         "tiny (full): 12,000 trials planned")

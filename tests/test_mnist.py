@@ -1,4 +1,5 @@
-"""MNIST data (suite.mnist) and the `mnist` task: real IDX files, generated ones, errors."""
+"""MNIST data (suite.training.mnist_data) and the `mnist` task: real IDX files, generated
+ones, errors."""
 
 import gzip
 import hashlib
@@ -12,17 +13,16 @@ import pytest
 import torch
 from sklearn.metrics import confusion_matrix
 
-from suite import mnist, registry
 from suite.errors import SuiteError
-from suite.planning import digest, plan
 from suite.seeding import derive
-from suite.spec import parse
+from suite.study import shipped
+from suite.study.planning import digest, plan
+from suite.study.spec import parse
 from suite.tasks import mnist as mnist_task
+from suite.training import mnist_data
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-SHARED = REPO_ROOT.parent / "shared" / "data" / "mnist"
-needs_shared = pytest.mark.skipif(not (SHARED / "t10k-images-idx3-ubyte.gz").is_file(),
-                                  reason=f"the shipped MNIST test set is not at {SHARED}")
+SHARED = mnist_data.SHIPPED  # the official test set, shipped inside the package
 ENV = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
 
 # The official test set's class counts (digits 0-9) and its README's sizes and md5s.
@@ -63,18 +63,55 @@ def write_part(folder: Path, part: str, images, labels, gz: bool = True) -> None
 
 
 # -- the shipped files -----------------------------------------------------------------------
-@needs_shared
 def test_shipped_files_match_their_readme():
     for name, (size, md5) in SHIPPED.items():
         data = (SHARED / name).read_bytes()
         assert len(data) == size
         assert hashlib.md5(data).hexdigest() == md5
-        assert mnist.md5(SHARED / name) == md5
+        assert mnist_data.md5(SHARED / name) == md5
+        listed = (SHARED / "SHA256SUMS").read_text()
+        assert f"{hashlib.sha256(data).hexdigest()}  {name}" in listed.splitlines()
+    assert "CC BY-SA 3.0" in (SHARED / "LICENSE").read_text()
+    assert "Yann LeCun" in (SHARED / "LICENSE").read_text()
 
 
-@needs_shared
+def test_shipped_files_are_the_ones_torchvision_knows():
+    """Oracle: torchvision's own record of the official files' md5 sums."""
+    from torchvision.datasets import MNIST
+
+    official = dict(MNIST.resources)
+    for name in SHIPPED:
+        assert mnist_data.md5(SHARED / name) == official[name]
+
+
+def test_the_package_ships_the_data():
+    """setuptools' package-data names the folder, so an install (not only a clone) has it."""
+    import tomllib
+
+    data = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())
+    patterns = data["tool"]["setuptools"]["package-data"]["suite.training"]
+    files = {p.relative_to(REPO_ROOT / "suite" / "training").as_posix() for p in SHARED.iterdir()}
+    assert {f for f in files if any(Path(f).match(p) for p in patterns)} == files
+
+
+def test_a_damaged_shipped_file_is_refused(tmp_path, monkeypatch):
+    copy = tmp_path / "mnist"
+    copy.mkdir()
+    for f in SHARED.iterdir():
+        (copy / f.name).write_bytes(f.read_bytes())
+    monkeypatch.setattr(mnist_data, "SHIPPED", copy)
+    assert mnist_data.read_part(*mnist_data.locate(copy, "test")).labels.numel() == 10000
+    labels = copy / "t10k-labels-idx1-ubyte.gz"
+    raw = bytearray(gzip.decompress(labels.read_bytes()))
+    raw[8] = (raw[8] + 1) % 10  # one label changed: still a valid IDX file
+    labels.write_bytes(gzip.compress(bytes(raw)))
+    with pytest.raises(SuiteError, match=r"shipped with the suite does not match its sha256 "
+                                         r"in .*SHA256SUMS .*installation is damaged"):
+        mnist_data.read_part(*mnist_data.locate(copy, "test"))
+
+
 def test_shipped_test_set_parses_to_the_official_digits():
-    d = mnist.read_part(*mnist.locate(SHARED, "test"))
+    d = mnist_data.read_part(*mnist_data.locate(SHARED, "test"))
     assert d.images.shape == (10000, 28, 28) and d.images.dtype == torch.uint8
     assert d.labels.dtype == torch.int64
     assert d.labels.bincount().tolist() == TEST_COUNTS
@@ -82,27 +119,25 @@ def test_shipped_test_set_parses_to_the_official_digits():
     assert int(d.images.max()) == 255 and int(d.images.min()) == 0
 
 
-@needs_shared
 def test_offline_split_partitions_the_test_set_by_its_seed():
-    s = mnist.load_split(SHARED, "auto", [11, 12])
+    s = mnist_data.load_split(SHARED, "auto", [11, 12])
     assert s.info["mode"] == "offline" and s.info["files"] == {k: v[1] for k, v in SHIPPED.items()}
     assert s.info["sizes"] == {"train": 6400, "val": 1600, "test": 2000}
     labels = torch.cat((s.train.y, s.val.y, s.test.y))
     assert labels.bincount().tolist() == TEST_COUNTS  # every digit used once
     pixels = torch.cat((s.train.x, s.val.x, s.test.x))
-    full = mnist.read_part(*mnist.locate(SHARED, "test")).images.to(torch.float64)
+    full = mnist_data.read_part(*mnist_data.locate(SHARED, "test")).images.to(torch.float64)
     assert pixels.to(torch.float64).sum().item() == pytest.approx(full.sum().item() / 255.0)
     assert 0.0 <= pixels.min() and pixels.max() == 1.0 and s.train.x.shape[1] == 784
-    again = mnist.load_split(SHARED, "auto", [11, 12])
+    again = mnist_data.load_split(SHARED, "auto", [11, 12])
     assert torch.equal(again.test.x, s.test.x) and torch.equal(again.train.y, s.train.y)
-    other = mnist.load_split(SHARED, "auto", [13, 12])
+    other = mnist_data.load_split(SHARED, "auto", [13, 12])
     assert other.info["test_fingerprint"] != s.info["test_fingerprint"]
 
 
-@needs_shared
 def test_standard_split_is_refused_without_the_training_files():
     with pytest.raises(SuiteError, match="has no train-images-idx3-ubyte"):
-        mnist.load_split(SHARED, "standard", [1, 2])
+        mnist_data.load_split(SHARED, "standard", [1, 2])
 
 
 # -- generated IDX files ---------------------------------------------------------------------
@@ -111,9 +146,9 @@ def test_standard_split_is_refused_without_the_training_files():
 def test_generated_idx_files_read_back_exactly(tmp_path, gz, sub):
     images, labels = learnable(30)
     write_part(tmp_path / sub, "test", images, labels, gz=gz)
-    found = mnist.locate(tmp_path, "test")
+    found = mnist_data.locate(tmp_path, "test")
     assert found[0].parent == tmp_path / sub and (found[0].suffix == ".gz") == gz
-    d = mnist.read_part(*found)
+    d = mnist_data.read_part(*found)
     assert np.array_equal(d.images.numpy(), images)
     assert np.array_equal(d.labels.numpy(), labels.astype(np.int64))
 
@@ -121,19 +156,19 @@ def test_generated_idx_files_read_back_exactly(tmp_path, gz, sub):
 def test_training_files_make_auto_the_standard_split(tmp_path):
     write_part(tmp_path, "train", *learnable(50, 1))
     write_part(tmp_path, "test", *learnable(20, 2))
-    s = mnist.load_split(tmp_path, "auto", [1, 2])
+    s = mnist_data.load_split(tmp_path, "auto", [1, 2])
     assert s.info["mode"] == "standard"
     assert s.info["sizes"] == {"train": 40, "val": 10, "test": 20}
     assert np.array_equal(s.test.y.numpy(), learnable(20, 2)[1])  # the official test part
     assert len(s.info["files"]) == 4 and s.info["partition_seed"] is None
-    assert mnist.load_split(tmp_path, "offline", [1, 2], 0.25, 5).info["sizes"] == {
+    assert mnist_data.load_split(tmp_path, "offline", [1, 2], 0.25, 5).info["sizes"] == {
         "train": 11, "val": 4, "test": 5}
 
 
 def test_offline_test_larger_than_the_set_is_refused(tmp_path):
     write_part(tmp_path, "test", *learnable(20))
     with pytest.raises(SuiteError, match="offline_test = 20 .* has 20 digits"):
-        mnist.load_split(tmp_path, "offline", [1, 2], 0.2, 20)
+        mnist_data.load_split(tmp_path, "offline", [1, 2], 0.2, 20)
 
 
 @pytest.mark.parametrize("damage, message", [
@@ -147,23 +182,23 @@ def test_corrupt_image_file_names_the_file(tmp_path, damage, message):
     path = tmp_path / "t10k-images-idx3-ubyte"
     path.write_bytes(damage(path.read_bytes()))
     with pytest.raises(SuiteError, match=f"MNIST file {path} is corrupt: .*{message}"):
-        mnist.read_part(*mnist.locate(tmp_path, "test"))
+        mnist_data.read_part(*mnist_data.locate(tmp_path, "test"))
 
 
 def test_broken_gzip_and_mismatched_labels_are_clear_errors(tmp_path):
     images, labels = learnable(10)
     write_part(tmp_path, "test", images, labels[:9])
     with pytest.raises(SuiteError, match="9 labels for 10 images"):
-        mnist.read_part(*mnist.locate(tmp_path, "test"))
+        mnist_data.read_part(*mnist_data.locate(tmp_path, "test"))
     (tmp_path / "t10k-labels-idx1-ubyte.gz").write_bytes(b"not gzip at all")
     with pytest.raises(SuiteError, match="t10k-labels-idx1-ubyte.gz is corrupt: it cannot be"):
-        mnist.read_part(*mnist.locate(tmp_path, "test"))
+        mnist_data.read_part(*mnist_data.locate(tmp_path, "test"))
 
 
 def test_missing_folder_error_names_folder_files_and_remedy(tmp_path):
     root = tmp_path / "nowhere"
     with pytest.raises(SuiteError) as e:
-        mnist.resolve_split(root, "auto")
+        mnist_data.resolve_split(root, "auto")
     text = str(e.value)
     assert f"{root} does not exist" in text
     for name in ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz",
@@ -172,16 +207,23 @@ def test_missing_folder_error_names_folder_files_and_remedy(tmp_path):
         assert name in text
     root.mkdir()
     with pytest.raises(SuiteError, match=r"has no t10k-images-idx3-ubyte\[.gz\], t10k-labels"):
-        mnist.resolve_split(root, "auto")
+        mnist_data.resolve_split(root, "auto")
 
 
-def test_data_root_comes_from_value_then_environment_then_cache(tmp_path, monkeypatch):
+def test_data_root_comes_from_value_then_environment_then_cache_then_shipped(tmp_path,
+                                                                            monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.delenv("SUITE_DATA_ROOT", raising=False)
-    assert mnist.resolve_root(None) == tmp_path / "cache" / "suite" / "data"
+    cache = tmp_path / "cache" / "suite" / "data"
+    assert mnist_data.resolve_root(None) == SHARED  # nothing in the cache: the shipped copy
+    assert mnist_data.resolve_root(None, download=True) == cache  # downloads never go there
+    cache.mkdir(parents=True)
+    assert mnist_data.resolve_root(None) == SHARED  # an empty cache folder is not data
+    write_part(cache / "MNIST" / "raw", "test", *learnable(20))
+    assert mnist_data.resolve_root(None) == cache
     monkeypatch.setenv("SUITE_DATA_ROOT", str(tmp_path / "env"))
-    assert mnist.resolve_root(None) == tmp_path / "env"
-    assert mnist.resolve_root(str(tmp_path / "flag")) == tmp_path / "flag"
+    assert mnist_data.resolve_root(None) == tmp_path / "env"  # even where it has no files
+    assert mnist_data.resolve_root(str(tmp_path / "flag")) == tmp_path / "flag"
 
 
 def test_download_failure_is_one_sentence(tmp_path, monkeypatch):
@@ -189,10 +231,10 @@ def test_download_failure_is_one_sentence(tmp_path, monkeypatch):
         def MNIST(self, root, train, download):  # noqa: N802 (torchvision's name)
             raise RuntimeError("Error downloading train-images-idx3-ubyte.gz:\nTried ...")
 
-    monkeypatch.setattr(mnist, "check_torchvision", lambda: Offline())
+    monkeypatch.setattr(mnist_data, "check_torchvision", lambda: Offline())
     with pytest.raises(SuiteError, match=r"Could not download MNIST into .*MNIST/raw "
                                          r"\(RuntimeError: Error downloading"):
-        mnist.download(tmp_path)
+        mnist_data.download(tmp_path)
 
 
 # -- torchvision health ----------------------------------------------------------------------
@@ -209,10 +251,10 @@ def test_check_torchvision_explains_a_broken_install(monkeypatch):
     for name in [m for m in sys.modules if m == "torchvision" or m.startswith("torchvision.")]:
         monkeypatch.delitem(sys.modules, name)
     monkeypatch.setattr(sys, "meta_path", [_BrokenTorchvision(), *sys.meta_path])
-    monkeypatch.setattr(mnist, "_installed", lambda name: "0.28.0+cu126")
+    monkeypatch.setattr(mnist_data, "_installed", lambda name: "0.28.0+cu126")
     monkeypatch.setattr(torch, "__version__", "2.13.0+cpu")
     with pytest.raises(SuiteError) as e:
-        mnist.check_torchvision()
+        mnist_data.check_torchvision()
     text = str(e.value)
     assert "torchvision 0.28.0+cu126 cannot be loaded with the installed torch 2.13.0+cpu" in text
     assert "operator torchvision::nms does not exist" in text
@@ -220,14 +262,14 @@ def test_check_torchvision_explains_a_broken_install(monkeypatch):
 
 
 def test_check_torchvision_passes_when_it_imports():
-    assert hasattr(mnist.check_torchvision(), "read_image_file")
+    assert hasattr(mnist_data.check_torchvision(), "read_image_file")
 
 
 def test_torchvision_advice_for_each_kind_of_install():
     assert "pip install --force-reinstall --no-deps 'torchvision==0.30.*'`" in (
-        mnist.torchvision_advice("2.15.0", "0.29.2", "ImportError: x"))
-    assert "whl/cu132" in mnist.torchvision_advice("2.15.0+cu132", "0.29.2", "x")
-    missing = mnist.torchvision_advice("2.13.0", None, "ModuleNotFoundError: torchvision")
+        mnist_data.torchvision_advice("2.15.0", "0.29.2", "ImportError: x"))
+    assert "whl/cu132" in mnist_data.torchvision_advice("2.15.0+cu132", "0.29.2", "x")
+    missing = mnist_data.torchvision_advice("2.13.0", None, "ModuleNotFoundError: torchvision")
     assert missing.startswith("torchvision is not installed") and "0.28" in missing
 
 
@@ -254,7 +296,7 @@ def test_task_trains_reports_and_repeats_bit_identically(tmp_path):
 
 def test_confusion_and_per_class_accuracy_match_scikit_learn():
     g = torch.Generator().manual_seed(0)
-    from suite.datasets import Points
+    from suite.training.datasets import Points
     data = Points(torch.rand((300, 784), generator=g), torch.randint(0, 9, (300,), generator=g))
     model, _, _ = mnist_task.build(mnist_task.TASK.defaults(), derive(0, 0), [16], 1e-3)
     counts = mnist_task.confusion(model, data)
@@ -283,7 +325,7 @@ def test_data_root_does_not_change_trial_identity():
 
 def test_trial_identity_of_tasks_without_runtime_settings_hashes_the_whole_config():
     from suite import __version__
-    study = registry.load("spiral-layers", quick=True)
+    study = shipped.load("spiral-layers", quick=True)
     for t in plan(study):
         assert t.trial_id == digest({"study": study.name, "quick": True, "config": t.config,
                                      "seeds": t.seeds.as_dict(), "suite": __version__}, 24)
@@ -293,7 +335,7 @@ def test_trial_identity_of_tasks_without_runtime_settings_hashes_the_whole_confi
 @pytest.mark.parametrize("name", ["mnist-architectures", "mnist-search"])
 def test_studies_declare_registered_figures_and_a_quick_offline_variant(name):
     from suite.figures import FIGURES
-    full, quick = registry.load(name), registry.load(name, quick=True)
+    full, quick = shipped.load(name), shipped.load(name, quick=True)
     assert quick.fixed["split"] == "offline" and "split" not in full.fixed
     for fig in full.figures:
         assert fig in FIGURES or fig in ("metric_vs_axis", "loss_curves")
@@ -312,12 +354,14 @@ def test_cli_missing_data_root_fails_with_the_message(tmp_path):
 
 
 @pytest.mark.slow
-@needs_shared
 def test_cli_quick_architectures_on_the_shipped_data(tmp_path):
+    """No data root anywhere (no flag, no variable, an empty cache): the shipped copy."""
     store = tmp_path / "s.db"
+    env = {k: v for k, v in ENV.items() if k != "SUITE_DATA_ROOT"}
+    env["XDG_CACHE_HOME"] = str(tmp_path / "empty-cache")
     r = subprocess.run([sys.executable, "-m", "suite", "run", "mnist-architectures", "--quick",
-                        "--seeds", "1", "--data-root", str(SHARED), "--store", str(store),
-                        "--no-progress"], capture_output=True, text=True, env=ENV, timeout=300)
+                        "--seeds", "1", "--store", str(store), "--no-progress"],
+                       capture_output=True, text=True, env=env, timeout=300)
     assert r.returncode == 0, r.stderr
     assert "3 trials planned, 0 already in the store (skipped), 3 run" in r.stdout
     from suite.store import Store
@@ -331,7 +375,7 @@ def test_cli_quick_architectures_on_the_shipped_data(tmp_path):
 
 
 def test_run_time_settings_override_the_declaration_and_only_for_tasks_that_take_them():
-    from suite.runner import with_runtime
+    from suite.running.runner import with_runtime
     from suite.tasks import supervised
 
     declared = tiny_config(Path("/declared"))
@@ -342,11 +386,11 @@ def test_run_time_settings_override_the_declaration_and_only_for_tasks_that_take
 
 
 def test_missing_data_fails_before_a_run_is_recorded(tmp_path):
-    from suite.runner import run_study
+    from suite.running.runner import run_study
     from suite.store import Store
 
     store = Store(tmp_path / "s.db")
-    study = registry.load("mnist-architectures", quick=True)
+    study = shipped.load("mnist-architectures", quick=True)
     with pytest.raises(SuiteError, match="does not exist"):
         run_study(study, store, device="cpu", runtime={"data_root": str(tmp_path / "none")})
     assert store.runs("mnist-architectures") == []

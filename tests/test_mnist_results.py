@@ -1,4 +1,4 @@
-"""Figure data and findings text of the MNIST studies (suite.mnist_results), on hand-made
+"""Figure data and findings text of the MNIST studies (suite.analysis.mnist_findings), on hand-made
 store rows."""
 
 import statistics
@@ -7,9 +7,9 @@ import pytest
 from matplotlib.figure import Figure
 from scipy import stats
 
-from suite import mnist_results as R
-from suite import registry
+from suite.analysis import mnist_findings as R
 from suite.figures import FIGURES, FigureContext
+from suite.study import shipped
 
 OFFLINE = {"mode": "offline", "sizes": {"train": 6400, "val": 1600, "test": 2000}}
 
@@ -127,6 +127,6 @@ def test_figures_are_registered_and_draw(name, study):
     rows = ([arch_row([128], 0, 0.9, 0, confusion=eye),
              arch_row([256, 128], 0, 0.9, 1, confusion=eye)] if study == "mnist-architectures"
             else [search_row(0, [0.8, None, 0.9], 2), search_row(1, [0.7, 0.9, 0.8], 1)])
-    fig = FIGURES[name](FigureContext(registry.load(study, quick=True), rows, store=None))
+    fig = FIGURES[name](FigureContext(shipped.load(study, quick=True), rows, store=None))
     assert isinstance(fig, Figure)
     assert len(fig.axes) == (2 if study == "mnist-architectures" else 1)

@@ -8,16 +8,16 @@ import optuna
 import pytest
 import torch
 
-from suite import registry, spec
 from suite.errors import DeclarationError
-from suite.planning import checkpoint_key, plan
-from suite.runner import run_study
+from suite.running.runner import run_study
 from suite.seeding import TrialSeeds
 from suite.store import Store
+from suite.study import shipped, spec
+from suite.study.planning import checkpoint_key, plan
 from suite.tasks import mnist_search
+from suite.training import mnist_data
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-SHARED = REPO_ROOT.parent / "shared" / "data" / "mnist"
+SHARED = mnist_data.SHIPPED  # the official test set, shipped inside the package
 
 TINY = """
 name = "tiny-search"
@@ -158,11 +158,9 @@ def test_search_records_every_trial_and_retrains_the_best(tiny):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not (SHARED / "t10k-images-idx3-ubyte.gz").is_file(),
-                    reason=f"the shipped MNIST test set is not at {SHARED}")
 def test_quick_search_study_on_the_shipped_data(tmp_path):
     torch.set_num_threads(1)
-    study = registry.load("mnist-search", quick=True)
+    study = shipped.load("mnist-search", quick=True)
     store = Store(tmp_path / "s.db")
     summary = run_study(study, store, device="cpu", runtime={"data_root": str(SHARED)})
     (row,) = store.trials("mnist-search", "quick")

@@ -9,11 +9,12 @@ import pytest
 import torch
 from test_mnist import learnable, tiny_config, write_part
 
-from suite import mnist, spec
 from suite.errors import DeclarationError
 from suite.seeding import derive
+from suite.study import spec
 from suite.tasks import mnist as mnist_task
 from suite.tasks import mnist_search
+from suite.training import mnist_data
 
 CPU = torch.device("cpu")
 
@@ -64,7 +65,7 @@ def full_size(tmp_path_factory):
 
 
 def test_the_standard_split_reads_60000_and_10000_digits(full_size):
-    s = mnist.load_split(full_size, "standard", [1, 2])
+    s = mnist_data.load_split(full_size, "standard", [1, 2])
     assert s.info["mode"] == "standard" and s.info["partition_seed"] is None
     assert s.info["sizes"] == {"train": 48000, "val": 12000, "test": 10000}
     images, labels = learnable(10000, 6)
@@ -75,7 +76,7 @@ def test_the_standard_split_reads_60000_and_10000_digits(full_size):
     assert dev_labels == np.bincount(learnable(60000, 5)[1]).tolist()  # every digit once
     assert set(s.info["files"]) == {"train-images-idx3-ubyte", "train-labels-idx1-ubyte",
                                     "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"}
-    assert mnist.load_split(full_size, "auto", [1, 2]).info["mode"] == "standard"
+    assert mnist_data.load_split(full_size, "auto", [1, 2]).info["mode"] == "standard"
 
 
 def test_a_trial_on_the_standard_split(full_size):

@@ -1,7 +1,7 @@
 import torch
 
-from suite import models
 from suite.seeding import derive
+from suite.training import models
 
 
 def mlp(**over):

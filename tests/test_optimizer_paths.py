@@ -199,11 +199,11 @@ def book_loops():
 
 
 def test_the_descent_study_matches_the_books_loops_and_its_reference(store_path):
-    from suite import registry
-    from suite.runner import run_study
+    from suite.running.runner import run_study
     from suite.store import Store
+    from suite.study import shipped
 
-    study = registry.load("descent-1d")
+    study = shipped.load("descent-1d")
     run_study(study, Store(store_path), device="cpu")
     rows = Store(store_path).trials("descent-1d", "full")
     got = {r["labels"]["optimizer"]: r["metrics"]["final_distance"] for r in rows}
@@ -230,7 +230,7 @@ def test_started_exactly_at_the_saddle_no_optimiser_moves(name):
 
 def test_a_start_of_the_wrong_length_is_refused():
     from suite.errors import DeclarationError
-    from suite.spec import parse
+    from suite.study.spec import parse
 
     raw = {"name": "x", "task": {"kind": "optimizer-path", "surface": "square"},
            "scientific": {"start": [[1.0, 2.0]]}}

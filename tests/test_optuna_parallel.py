@@ -13,13 +13,14 @@ from class_area_helpers import QUICK_MLP
 from test_area_search import step_area
 from test_mnist_search import write_learnable_test_set
 
-from suite import parallel, report, spec
-from suite.area_search import tpe_search
 from suite.errors import DeclarationError
-from suite.runner import run_study
+from suite.report import site as report
+from suite.running.runner import run_study
 from suite.seeding import derive
 from suite.store import Store
-from suite.tasks import class_area, mnist_search
+from suite.study import spec
+from suite.tasks import _inner_map, class_area, mnist_search
+from suite.tasks.area_search import tpe_search
 
 SEEDS = derive(4, 0)
 CPU = torch.device("cpu")
@@ -60,9 +61,9 @@ def test_a_bad_parallel_is_refused_in_one_sentence(kind, key, value):
 
 # -- inner_map -------------------------------------------------------------------------------
 def test_inner_map_off_a_cluster_evaluates_here_in_order():
-    assert not parallel.on_cluster()
-    assert parallel.inner_map(lambda x: x * x, range(5)) == [0, 1, 4, 9, 16]
-    assert parallel.inner_map(abs, [-1, -2], local=lambda x: ("here", x)) == [
+    assert not _inner_map.on_cluster()
+    assert _inner_map.inner_map(lambda x: x * x, range(5)) == [0, 1, 4, 9, 16]
+    assert _inner_map.inner_map(abs, [-1, -2], local=lambda x: ("here", x)) == [
         ("here", -1), ("here", -2)]
 
 
@@ -189,7 +190,7 @@ def where_am_i(i: int) -> tuple[int, str]:
 def outer_task(n: int):
     from distributed import get_worker
 
-    return get_worker().address, parallel.inner_map(where_am_i, range(n))
+    return get_worker().address, _inner_map.inner_map(where_am_i, range(n))
 
 
 @pytest.mark.slow

@@ -15,9 +15,10 @@ import pytest
 from conftest import REPO_ROOT, run_cli
 
 import suite
-from suite import datasets, figures, models, plugins, tasks
+from suite import figures, plugins, tasks
 from suite.cli import main
 from suite.seeding import derive
+from suite.training import datasets, models
 
 EXAMPLE = REPO_ROOT / "examples" / "study-with-file"
 RINGS = REPO_ROOT / "examples" / "plugin-rings"
@@ -155,7 +156,7 @@ def test_a_plug_in_dataset_serves_the_shipped_task_and_enters_the_identity(tmp_p
             "fixed": {"epochs": 2, "n_train": 64, "n_val": 16, "n_test": 16},
             "scientific": {"lr": [0.1, 0.5]}, "nuisance": {"seeds": 2}}
     study = suite.declare(decl, folder=tmp_path)
-    from suite.planning import plan
+    from suite.study.planning import plan
 
     trial = plan(study)[0]
     assert trial.config["plugins"] == {"dataset line": {
@@ -201,10 +202,16 @@ def test_the_installed_example_plug_in_end_to_end(tmp_path):
     assert "8 match, 0 mismatch, 0 skipped" in cli("verify", "--store", store)
     cli("report", "--store", store, "--out", tmp_path / "site-out")
     page = (tmp_path / "site-out" / "rings-features.quick.html").read_text()
-    assert page.count("data:image/png") == 3  # the plug-in's own figure and two shipped ones
+    # the plug-in's own figure, two shipped ones, and seed 002's curve scenarios (its trials
+    # have loss curves, so the page shows their diagnosis)
+    assert page.count("data:image/png") == 4 and "<h3>diagnosis_scenarios</h3>" in page
     bare = run_cli("run", study, "--quick", "--store", tmp_path / "t.db")  # not installed
     assert bare.returncode == 2 and "Unknown" not in bare.stderr
     assert "the 'task.kind' value of study 'rings-features' must be one of" in bare.stderr
+    bare = run_cli("verify", "--store", store, "--sample", "1")
+    assert bare.returncode == 2
+    assert re.search(r"it needs the plug-in task 'rings' from suite-rings 0\.1\.0 \(code "
+                     r"[0-9a-f]{16}\), which is not installed or loaded here", bare.stdout)
 
 
 def test_results_compact_fits_100_columns_and_csv_floats_round_trip(study_dir, capsys):
@@ -255,3 +262,12 @@ def test_the_readme_section_runs_as_written(tmp_path, monkeypatch):
     assert scope["long_curves"].empty and len(scope["per_trial"]) == 20
     assert Path(scope["index"]).is_file()
     assert {"test_error_low", "test_error_high"} <= set(scope["per_config"].columns)
+
+
+@pytest.mark.slow
+def test_worker_processes_load_the_study_s_plug_in_file(study_dir):
+    study = suite.load(study_dir / "sine.toml")
+    suite.run(study, study_dir / "serial.db")
+    assert suite.run(study, study_dir / "pool.db", workers=2).completed == 20
+    serial, pool = (suite.trials(study, study_dir / f"{n}.db") for n in ("serial", "pool"))
+    assert pool["test_error"].tolist() == serial["test_error"].tolist()

@@ -4,8 +4,8 @@ import copy
 
 import pytest
 
-from suite import registry, spec
 from suite.errors import DeclarationError
+from suite.study import shipped, spec
 
 BASE = {
     "name": "ref-test",
@@ -32,10 +32,10 @@ def message(**changes) -> str:
 
 
 def test_every_shipped_reference_validates():
-    with_reference = [n for n in registry.names() if registry.load(n).reference]
+    with_reference = [n for n in shipped.names() if shipped.load(n).reference]
     assert len(with_reference) >= 6
     for name in with_reference:
-        study = registry.load(name, quick=True)
+        study = shipped.load(name, quick=True)
         assert study.reference["metric"] in study.metrics
 
 

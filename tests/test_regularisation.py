@@ -4,11 +4,11 @@ import numpy as np
 import pytest
 import torch
 
-from suite import training
-from suite.datasets import make
 from suite.seeding import derive
 from suite.tasks import supervised
-from suite.training import EarlyStopping, run_epoch, train
+from suite.training import recipe
+from suite.training.datasets import make
+from suite.training.recipe import EarlyStopping, run_epoch, train
 
 CPU = torch.device("cpu")
 
@@ -41,7 +41,7 @@ def test_train_stops_at_the_expected_epoch_and_restores_that_epochs_weights(monk
     c = config(epochs=20)
     seeds, (tr, va, _), model, loss_fn, optimizer = setup(c)
     script = iter([0.9, 0.5, 0.6, 0.55, 0.5, 0.1])  # the 6th would be a new best: never seen
-    real_evaluate, real_epoch, snapshots = training.evaluate, training.run_epoch, []
+    real_evaluate, real_epoch, snapshots = recipe.evaluate, recipe.run_epoch, []
 
     def scripted(model, loss_fn, loss_name, data):
         loss, acc = real_evaluate(model, loss_fn, loss_name, data)
@@ -52,8 +52,8 @@ def test_train_stops_at_the_expected_epoch_and_restores_that_epochs_weights(monk
         snapshots.append({k: v.clone() for k, v in model.state_dict().items()})
         return out
 
-    monkeypatch.setattr(training, "evaluate", scripted)
-    monkeypatch.setattr(training, "run_epoch", recorded)
+    monkeypatch.setattr(recipe, "evaluate", scripted)
+    monkeypatch.setattr(recipe, "run_epoch", recorded)
     history = train(model, loss_fn, c["loss"], optimizer, tr, va, c["epochs"],
                     c["batch_size"], seeds.generator("order"), patience=3)
     assert len(history.train_loss) == 5 and history.val_loss == [0.9, 0.5, 0.6, 0.55, 0.5]
@@ -98,7 +98,7 @@ def test_l1_adds_lr_times_l1_times_sign_to_each_weight_step():
 def test_the_penalty_covers_weights_not_biases():
     seeds, _, model, _, _ = setup(config())
     expected = sum(p.abs().sum() for n, p in model.named_parameters() if "bias" not in n)
-    assert training.l1_penalty(model).item() == pytest.approx(expected.item())
+    assert recipe.l1_penalty(model).item() == pytest.approx(expected.item())
     assert len(list(model.named_parameters())) == 4  # two weights, two biases
 
 
@@ -144,11 +144,11 @@ def test_logic_datasets_are_labelled_by_their_rule():
     assert torch.equal(pts.y, corners[:, 0] & corners[:, 1])
 
 
-# -- the supervised task's stacked kernel (suite.sweep) -----------------------------------
+# -- the supervised task's stacked kernel (suite.training.stacked_seeds) --------------------
 
 def test_the_kernels_l1_adds_lr_times_l1_times_sign_to_each_weight_step():
     """As above, through `fit_batch`: one epoch of one full batch is one SGD step."""
-    from suite.sweep import fit_batch
+    from suite.training.stacked_seeds import fit_batch
 
     c = config(optimizer="sgd", lr=0.1, batch_size=64, epochs=1)
     _, _, model, _, _ = setup(c)
@@ -163,7 +163,7 @@ def test_the_kernels_l1_adds_lr_times_l1_times_sign_to_each_weight_step():
 def test_the_kernel_restores_the_weights_the_best_epoch_had():
     """Early stopping does not change the path up to the best epoch, so the restored model
     is the model trained for exactly `best_epoch` epochs without early stopping."""
-    from suite.sweep import fit_batch
+    from suite.training.stacked_seeds import fit_batch
 
     c = config(n_neurons=16, loss="bce_with_logits", output_activation="identity",
                optimizer="adam", lr=0.05, epochs=200, patience=5)

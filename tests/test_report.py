@@ -14,9 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from suite import cli, report, spec
-from suite.runner import run_study
+from suite import cli
+from suite.report import site as report
+from suite.running.runner import run_study
 from suite.store import Store
+from suite.study import spec
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 

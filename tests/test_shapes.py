@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from suite.errors import SuiteError
-from suite.shapes import (
+from suite.training.shapes import (
     SegNet,
     folder_images,
     generated_rgb,

@@ -2,9 +2,9 @@ import textwrap
 
 import pytest
 
-from suite import registry, spec
 from suite.errors import DeclarationError, SuiteError
-from suite.planning import plan
+from suite.study import shipped, spec
+from suite.study.planning import plan
 
 BASE = """
 name = "mine"
@@ -154,28 +154,28 @@ def test_invalid_toml_is_a_suite_error(tmp_path):
         spec.load_file(write(tmp_path, "name = \n"))
 
 
-@pytest.mark.parametrize("name", registry.names())
+@pytest.mark.parametrize("name", shipped.names())
 def test_every_shipped_study_validates_in_both_variants(name):
-    full, quick = registry.load(name), registry.load(name, quick=True)
+    full, quick = shipped.load(name), shipped.load(name, quick=True)
     assert full.name == quick.name == name and quick.quick and not full.quick
     assert len(plan(quick)) <= len(plan(full))
 
 
 def test_unknown_study_lists_the_shipped_ones():
     with pytest.raises(SuiteError) as e:
-        registry.load("spiral-layer")
+        shipped.load("spiral-layer")
     assert "Did you mean 'spiral-layers'?" in str(e.value) and "spiral-losses" in str(e.value)
 
 
 def test_the_eight_spiral_studies_are_shipped():
-    spirals = {n for n in registry.names() if n.startswith("spiral-")}
+    spirals = {n for n in shipped.names() if n.startswith("spiral-")}
     assert spirals == {"spiral-layers", "spiral-activations", "spiral-neurons",
                        "spiral-batch-size", "spiral-learning-rate", "spiral-epochs",
                        "spiral-optimizers", "spiral-losses"}
 
 
 def test_learning_rate_study_crosses_lr_with_four_shapes():
-    study = registry.load("spiral-learning-rate")
+    study = shipped.load("spiral-learning-rate")
     configs = {(c["lr"], c["n_hidden_layers"], c["n_neurons"]) for t in plan(study)
                for c in [t.config]}
     assert len(configs) == 20 and (10.0, 6, 10) in configs and len(plan(study)) == 100

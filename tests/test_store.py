@@ -4,11 +4,11 @@ import sys
 
 import pytest
 
-from suite import registry
 from suite.cli import main
 from suite.errors import StoreError
-from suite.runner import run_study
+from suite.running.runner import run_study
 from suite.store import Store, hide_password, parse_target
+from suite.study import shipped
 
 
 def test_a_non_sqlite_file_is_refused_and_left_untouched(tmp_path):
@@ -87,7 +87,7 @@ def test_saving_a_trial_twice_keeps_one_copy(store_path):
 
 def test_a_run_records_its_provenance(store_path):
     s = Store(store_path)
-    run_study(registry.load("spiral-layers", quick=True), s, device="cpu", seeds=1,
+    run_study(shipped.load("spiral-layers", quick=True), s, device="cpu", seeds=1,
               command="suite run spiral-layers --quick")
     (run,) = s.runs("spiral-layers")
     assert run["status"] == "finished" and run["completed"] == 2 and run["planned"] == 2

@@ -23,11 +23,12 @@ from sqlalchemy.engine import make_url
 from test_runner import SLOW_STUDY
 from test_store import check_study_lock
 
-from suite import cli, registry, tasks
+from suite import cli, tasks
 from suite.errors import StoreError
-from suite.planning import plan
 from suite.seeding import derive
 from suite.store import SCHEMA_VERSION, Store, optuna_storage_for, rdb_storage
+from suite.study import shipped
+from suite.study.planning import plan
 from suite.tasks import mnist_search
 
 QUICK = "spiral-learning-rate"  # 4 trials, about 4 s
@@ -86,7 +87,7 @@ def test_postgres_and_sqlite_give_identical_results(both, capsys):
     pg_store, lite_store = Store(url, create=False), Store(path, create=False)
     try:
         pg_rows, lite_rows = stored(pg_store, QUICK), stored(lite_store, QUICK)
-        assert len(pg_rows) == len(plan(registry.load(QUICK, quick=True))) == 4
+        assert len(pg_rows) == len(plan(shipped.load(QUICK, quick=True))) == 4
         assert pg_rows == lite_rows  # metrics, curves (64-bit) and weights, bit for bit
         (run,) = pg_store.runs(QUICK)
         assert run["executor"] == "local" and run["status"] == "finished"
@@ -165,7 +166,7 @@ def test_two_drivers_on_different_studies_share_a_fresh_database(postgres_url, t
         assert "8 trials planned, 0 already in the store (skipped), 8 run" in out
     store = Store(postgres_url, create=False)
     for d in decls:
-        study = registry.load(str(d))
+        study = shipped.load(str(d))
         rows = store.trials(study.name, "full")
         assert sorted(r["trial_id"] for r in rows) == sorted(t.trial_id for t in plan(study))
         assert all(len(store.curves(r["trial_id"])["train_loss"]) == 20 for r in rows)
@@ -327,10 +328,19 @@ def test_the_mnist_search_keeps_its_optuna_study_in_the_database(postgres_url):
     assert again.study_name in optuna.get_all_study_names(rdb_storage(config["optuna_url"]))
 
 
-def connections(url: str) -> int:
-    """Sessions open on the URL's database now, besides the one asking."""
-    return sql(url, "SELECT count(*) FROM pg_stat_activity WHERE datname = :db "
-               "AND pid <> pg_backend_pid()", db=make_url(url).database)[0][0]
+def connections(url: str, settle: float = 10.0) -> int:
+    """Sessions open on the URL's database, besides the one asking, once closed ones are gone.
+
+    A client's disconnect returns before its server process has left pg_stat_activity
+    (seen under load: one stale row right after a close), so a nonzero count is asked
+    again until `settle` seconds have passed; a session really held open stays counted."""
+    deadline = time.monotonic() + settle
+    while True:
+        n = sql(url, "SELECT count(*) FROM pg_stat_activity WHERE datname = :db "
+                "AND pid <> pg_backend_pid()", db=make_url(url).database)[0][0]
+        if n == 0 or time.monotonic() > deadline:
+            return n
+        time.sleep(0.1)
 
 
 def test_searches_leave_no_connections_open(postgres_url, tmp_path):
@@ -339,7 +349,7 @@ def test_searches_leave_no_connections_open(postgres_url, tmp_path):
     from test_area_search import step_area
     from test_mnist_search import write_learnable_test_set
 
-    from suite.area_search import OptunaPlan, save_studies, tpe_search
+    from suite.tasks.area_search import OptunaPlan, save_studies, tpe_search
 
     url = optuna_storage_for(postgres_url)
     for write in ("end", "live"):  # the class-area searches

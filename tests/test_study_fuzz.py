@@ -13,10 +13,11 @@ from unittest import mock
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from suite import registry, spec
 from suite.cli import main
 from suite.errors import SuiteError
-from suite.planning import CONFIRM_TRIALS, count, plan
+from suite.study import shipped as registry
+from suite.study import spec
+from suite.study.planning import CONFIRM_TRIALS, count, plan
 
 SHIPPED = {name: registry.path_of(name).read_text(encoding="utf-8") for name in registry.names()}
 ASSIGNMENT = re.compile(r"^(\s*[A-Za-z_][\w.-]*\s*=\s*)(.+)$")

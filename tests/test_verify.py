@@ -6,9 +6,11 @@ import sqlite3
 
 import pytest
 
-from suite import cli, spec, verify
-from suite.runner import run_study
+from suite import cli
+from suite.running import verify
+from suite.running.runner import run_study
 from suite.store import Store
+from suite.study import spec
 
 TINY = """
 name = "tiny-verify"
@@ -116,3 +118,59 @@ def test_a_device_this_machine_lacks_is_skipped_not_passed(stored, monkeypatch):
     check = verify.check_trial(store, row, threads=1)
     store.close()
     assert check.verdict == "skipped" and "tpu:v9" in check.skipped
+
+
+def _set_run_numerics(path, settings) -> None:
+    """Rewrite every run's recorded numeric settings (None: drop them, as older suites did)."""
+    db = sqlite3.connect(path)
+    for run_id, env in db.execute("SELECT run_id, environment FROM runs").fetchall():
+        env = json.loads(env)
+        env.pop("numerics", None)
+        if settings is not None:
+            env["numerics"] = settings
+        db.execute("UPDATE runs SET environment = ? WHERE run_id = ?", (json.dumps(env), run_id))
+    db.commit()
+    db.close()
+
+
+def test_a_run_recorded_with_the_trials_numeric_settings_adds_no_note(stored, capsys):
+    assert cli.main(["verify", "--store", str(stored), "--sample", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "note:" not in out and "numeric settings" not in out
+
+
+@pytest.mark.parametrize("recorded, expected", [
+    ("tf32", "its run recorded other numeric settings than trials run with now: "
+             "fp32_precision.cuda.conv 'tf32' -> 'ieee'"),
+    (None, "its run recorded no numeric settings (an older suite); re-run with "
+           "fp32_precision.cuda.matmul 'ieee'"),
+])
+def test_other_recorded_numeric_settings_are_named_on_every_line(copy, capsys, recorded,
+                                                                 expected):
+    from suite import numerics
+
+    settings = numerics.trial_record()
+    if recorded is not None:
+        settings["fp32_precision"]["cuda.conv"] = recorded
+    _set_run_numerics(copy, settings if recorded is not None else None)
+    assert cli.main(["verify", "--store", str(copy)]) == 0  # the numbers still match on a CPU
+    out = capsys.readouterr().out
+    assert out.count(f"note: {expected}") == 4
+    assert "4 ran under other recorded numeric settings" in out
+
+
+def test_timings_a_task_declares_are_not_compared_but_everything_else_is():
+    from suite import tasks
+    from suite.running.verify import outcome_differences
+
+    timings = tasks.get("class-area").timings
+    assert "tpe_seconds_to_tol" in timings and "setup_seconds" in timings
+    assert "tpe_evals_to_tol" not in timings
+    stored = {"status": "ok", "metrics": {"setup_seconds": 0.05, "tpe_evals_to_tol": 7}}
+    new = {"status": "ok", "metrics": {"setup_seconds": 0.04, "tpe_evals_to_tol": 7}}
+    assert outcome_differences(stored, {}, {}, new, {}, {}, timings) == []
+    new["metrics"]["tpe_evals_to_tol"] = 8
+    assert outcome_differences(stored, {}, {}, new, {}, {}, timings) == [
+        "metrics.tpe_evals_to_tol: stored 7, re-run 8"]
+    assert outcome_differences(stored, {}, {}, new, {}, {})[0].startswith(
+        "metrics.setup_seconds")

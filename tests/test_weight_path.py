@@ -7,9 +7,9 @@ from class_area_helpers import blob_mlp, mlp_setting
 from scipy.interpolate import interp1d
 from torch import nn
 
-from suite.area import class_fraction, survey
-from suite.area_search import is_monotone
-from suite.weight_path import (
+from suite.tasks.area import class_fraction, survey
+from suite.tasks.area_search import is_monotone
+from suite.tasks.weight_path import (
     VALUE_RANGE,
     WeightPath,
     augmented,

@@ -1,4 +1,14 @@
-"""Tasks by name: the code that runs one trial of a study (see `suite.tasks.base`)."""
+"""Tasks by name: the code that runs one trial of a study (see `suite.tasks.base`).
+
+- `base`: the seam between a study and its trials (`Task`, `TrialContext`, `TrialOutcome`);
+  `params`: the typed parameters a task accepts.
+- One module per task: `supervised`, `mnist`, `mnist_search`, `optimizer_paths`,
+  `imbalance`, `class_area`, `segmentation_class_area`.
+- The class-area tasks' internals: `area` (the area of one class, full and fast),
+  `weight_path` (the final-layer weight family that moves it), `area_search` (searching
+  the value that gives a target area) and `area_control` (one control trial).
+- `_inner_map`: a search's batch of evaluations, on the caller's Dask cluster if any.
+"""
 
 from suite.errors import UnknownNameError, did_you_mean
 from suite.tasks import (
@@ -41,4 +51,5 @@ def get(name: str) -> Task:
     return TASKS[name]
 
 
-__all__ = ["TASKS", "Task", "TrialOutcome", "get"]
+__all__ = ["TASKS", "Task", "TrialOutcome", "class_area", "get", "imbalance", "mnist",
+           "mnist_search", "optimizer_paths", "segmentation_class_area", "supervised"]

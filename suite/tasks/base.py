@@ -13,8 +13,8 @@ from typing import Any
 
 import torch
 
-from suite.params import Param
 from suite.seeding import TrialSeeds
+from suite.tasks.params import Param
 
 STATUSES = ("ok", "diverged")
 
@@ -86,6 +86,9 @@ class Task:
     # is computed (a data folder, a download flag): left out of the trial's identity, and
     # settable at run time (`suite run --data-root`) over the declared value.
     runtime: tuple[str, ...] = ()
+    # Metrics that are wall-clock measurements: stored and shown, but `suite verify` does
+    # not compare them (a re-run takes another time; everything else repeats bit for bit).
+    timings: tuple[str, ...] = ()
     # Called by the driver before any trial runs, once per distinct config of the pending
     # trials (runtime settings applied): fetch or check inputs, raise SuiteError early.
     prepare: Callable[[Mapping], None] = lambda config: None

@@ -4,9 +4,9 @@ The class-area notebook's first study: two Gaussian blobs (1000 training points,
 features), an MLP of four linear layers (three hidden ReLU layers) with 2 logits, trained
 with cross-entropy and Adam. The area of class 1 is the fraction of a grid over the
 training data's bounding box (widened by `grid_margin`, step `grid_h`) that the model
-assigns to class 1. A one-parameter family of final-layer weights (`suite.weight_path`)
+assigns to class 1. A one-parameter family of final-layer weights (`suite.tasks.weight_path`)
 moves that area; TPE (Optuna) and brentq search the value that gives target_ratio (0.8)
-x the original area (`suite.area_control`, `suite.area_search`). `tpe_parallel` (default
+x the original area (`suite.tasks.area_control`, `suite.tasks.area_search`). `tpe_parallel` (default
 1) makes TPE ask, evaluate and tell that many trials per round: batch-parallel TPE, a
 different search from sequential TPE, evaluated in-process (each evaluation takes
 milliseconds on features too large to ship), so it is for studying parallel TPE, not for
@@ -20,15 +20,16 @@ import io
 
 import torch
 
-from suite import area_control, catalogue, datasets
-from suite import params as P
-from suite.area import Grid, grid_setting
-from suite.datasets import Points
 from suite.errors import SuiteError
-from suite.models import MLP, init_, widths_of
 from suite.seeding import TrialSeeds
+from suite.tasks import area_control
+from suite.tasks import params as P
+from suite.tasks.area import Grid, grid_setting
 from suite.tasks.base import Task, TrialContext, TrialOutcome
-from suite.training import train
+from suite.training import components, datasets
+from suite.training.datasets import Points
+from suite.training.models import MLP, init_, widths_of
+from suite.training.recipe import train
 
 NONNEGATIVE = {"relu": "max(x, 0)", "sigmoid": "in (0, 1)"}
 
@@ -40,7 +41,7 @@ PARAMS = {
     "n_hidden_layers": P.int_range(3, 1, 100, "hidden layers (3: four linear layers)"),
     "n_neurons": P.widths(64, "neurons per hidden layer"),
     "activation": P.choice("relu", NONNEGATIVE, "hidden activation (non-negative outputs)"),
-    "optimizer": P.choice("adam", catalogue.OPTIMIZERS, "optimiser"),
+    "optimizer": P.choice("adam", components.OPTIMIZERS, "optimiser"),
     "lr": P.positive_float(0.01, "learning rate"),
     "batch_size": P.size("batch", 32, 1, doc="minibatch size"),
     "epochs": P.size("epochs", 30, 1, doc="training epochs"),
@@ -92,7 +93,7 @@ def grid_of(config, train_points: Points) -> Grid:
 def fit(config, seeds: TrialSeeds, device: torch.device):
     tr, va = (p.to(device) for p in data(config, seeds))
     model = build(config, seeds.generator("init")).to(device)
-    optimizer = catalogue.get("optimizer", config["optimizer"])(model.parameters(),
+    optimizer = components.get("optimizer", config["optimizer"])(model.parameters(),
                                                                 lr=config["lr"])
     history = train(model, torch.nn.CrossEntropyLoss(), "cross_entropy", optimizer, tr, va,
                     config["epochs"], config["batch_size"], seeds.generator("order"))
@@ -133,4 +134,5 @@ def load_model(config, state: bytes) -> MLP:
 
 
 TASK = Task(name="class-area", description=__doc__.strip().splitlines()[0], params=PARAMS,
-            metrics=METRICS, curves=CURVES, figures=FIGURES, run=run, check=check)
+            metrics=METRICS, curves=CURVES, figures=FIGURES, run=run, check=check,
+            timings=area_control.TIMINGS)

@@ -15,7 +15,7 @@ trial's data seed instead of the global NumPy state:
 
 The trial's curves are stored under the names the diagnosis reads (`train_loss`,
 `train_accuracy`, `val_accuracy`), so `suite results` labels them like any trained
-model's. Metrics: `diagnosed_as_named` (1 when `suite.diagnosis` gives the scenario its
+model's. Metrics: `diagnosed_as_named` (1 when `suite.analysis.diagnosis` gives the scenario its
 own name, else 0), the final training loss and the final validation accuracy (undefined
 for `lr_too_high`, which has no accuracy curves). The label and its reason are in the
 trial's artifacts.
@@ -24,9 +24,9 @@ trial's artifacts.
 import numpy as np
 import torch
 
-from suite import diagnosis
-from suite import params as P
+from suite.analysis import diagnosis
 from suite.seeding import TrialSeeds
+from suite.tasks import params as P
 from suite.tasks.base import Task, TrialOutcome
 
 

@@ -42,7 +42,7 @@ Remedies, all off by default and combinable:
   recipe, resampling included), for splits without a validation part. Without positives
   to choose on, both fall back to `fixed_threshold`, and the trial says so.
 
-Metrics (on the test part): see `suite.binary_metrics`; undefined ones are None with the
+Metrics (on the test part): see `suite.training.binary_metrics`; undefined ones are None with the
 reason in the artifacts (`undefined`), plus the confusion matrix and the test scores and
 labels (for the ROC and PR figures).
 """
@@ -54,12 +54,12 @@ import numpy as np
 import torch
 from sklearn.model_selection import StratifiedKFold, train_test_split
 
-from suite import binary_metrics, catalogue, datasets
-from suite import params as P
-from suite.models import MLP, init_, widths_of
 from suite.seeding import TrialSeeds
+from suite.tasks import params as P
 from suite.tasks.base import Task, TrialOutcome
-from suite.training import History, train
+from suite.training import binary_metrics, components, datasets
+from suite.training.models import MLP, init_, widths_of
+from suite.training.recipe import History, train
 
 
 def _num(v) -> bool:
@@ -151,8 +151,8 @@ PARAMS = {
     "C": P.positive_float(1.0, "liblinear: inverse L2 regularisation strength"),
     "n_hidden_layers": P.int_range(0, 0, 10, "hidden layers (0: logistic regression)"),
     "n_neurons": P.widths(16, "neurons per hidden layer"),
-    "activation": P.choice("relu", catalogue.ACTIVATIONS, "hidden activation"),
-    "optimizer": P.choice("adam", catalogue.OPTIMIZERS, "optimiser"),
+    "activation": P.choice("relu", components.ACTIVATIONS, "hidden activation"),
+    "optimizer": P.choice("adam", components.OPTIMIZERS, "optimiser"),
     "lr": P.positive_float(0.01, "learning rate"),
     "weight_decay": P.non_negative_float(0.0, "L2 penalty (the optimiser's weight_decay)"),
     "batch_size": P.size("batch", 32, 1, doc="minibatch size"),
@@ -276,7 +276,7 @@ def fit_torch(config, fit: datasets.Points, val, seeds, device, scale) -> Fitted
     fit_d = datasets.Points(fit.x, fit.y).to(device)
     model, loss_fn = build(config, fit_d, seeds)
     model.to(device)
-    optimizer = catalogue.get("optimizer", config["optimizer"])(
+    optimizer = components.get("optimizer", config["optimizer"])(
         model.parameters(), lr=config["lr"], weight_decay=config["weight_decay"])
     val_d = None if val is None else datasets.Points(scale(val.x), val.y).to(device)
     history = train(model, loss_fn, "bce_with_logits", optimizer, fit_d, val_d,

@@ -6,7 +6,7 @@ notebook's model); `cnn`, the layers the notebook names for images (seed 003: `C
 'valid' padding) -> ReLU -> MaxPooling2D(2 x 2), then Flatten -> the `hidden` ReLU layers
 -> 10 logits ([32, 64] and [128]: 28 -> 26 -> 13 -> 11 -> 5 pixels a side, 1,600 features).
 The notebook's recipe: Adam (lr 1e-3), cross-entropy, batch 32 (Keras' default), 10
-epochs, pixels scaled to [0, 1]. Data and splits as in `suite.mnist` (the standard
+epochs, pixels scaled to [0, 1]. Data and splits as in `suite.training.mnist_data` (the standard
 60,000 / 10,000 split, or the documented offline split of the official test set). The
 trial stores test accuracy, per-class accuracy and the confusion matrix, and the split it
 used (`artifacts["split"]`).
@@ -17,13 +17,13 @@ import io
 import torch
 from torch import nn
 
-from suite import catalogue, mnist
-from suite import params as P
-from suite.datasets import Points
-from suite.models import MLP, count_parameters, init_
 from suite.seeding import TrialSeeds
+from suite.tasks import params as P
 from suite.tasks.base import Task, TrialOutcome
-from suite.training import evaluate, predict_labels, train
+from suite.training import components, mnist_data
+from suite.training.datasets import Points
+from suite.training.models import MLP, count_parameters, init_
+from suite.training.recipe import evaluate, predict_labels, train
 
 LOSS = "cross_entropy"
 
@@ -31,11 +31,11 @@ LOSS = "cross_entropy"
 # where the bytes come from, not what is computed, so they are left out of the trial's
 # identity (RUNTIME); the split that was used is recorded in each trial's artifacts.
 DATA_PARAMS = {
-    "data_root": P.Param(None, "a folder path (or omitted: --data-root, $SUITE_DATA_ROOT or "
-                         "~/.cache/suite/data)", lambda v: v is None or
+    "data_root": P.Param(None, "a folder path (or omitted: --data-root, $SUITE_DATA_ROOT, "
+                         "~/.cache/suite/data, else the shipped test set)", lambda v: v is None or
                          (isinstance(v, str) and v != ""), "folder with the MNIST IDX files"),
     "download": P.boolean(False, "fetch the files with torchvision when missing (internet)"),
-    "split": P.choice("auto", mnist.SPLITS, "standard, offline, or auto (standard when the "
+    "split": P.choice("auto", mnist_data.SPLITS, "standard, offline, or auto (standard when the "
                       "training files are present)"),
     "val_fraction": P.Param(0.2, "a float in (0, 1)", lambda v: isinstance(v, int | float)
                             and not isinstance(v, bool) and 0 < v < 1,
@@ -61,8 +61,8 @@ PARAMS = {
     "conv_filters": P.Param([32, 64], "a list of 1 to 3 integers in [1, 10,000] (filters of "
                             "each Conv2D block)", _filters_ok, "cnn: filters per Conv2D block"),
     "hidden": P.widths([128], "widths of the hidden layers, e.g. [256, 128]"),
-    "activation": P.choice("relu", catalogue.ACTIVATIONS, "hidden activation"),
-    "optimizer": P.choice("adam", catalogue.OPTIMIZERS, "optimiser"),
+    "activation": P.choice("relu", components.ACTIVATIONS, "hidden activation"),
+    "optimizer": P.choice("adam", components.OPTIMIZERS, "optimiser"),
     "lr": P.positive_float(1e-3, "learning rate (Keras' Adam default)"),
     "batch_size": P.size("batch", 32, 1, doc="minibatch size (Keras' default)"),
     "epochs": P.size("epochs", 10, 1, doc="training epochs"),
@@ -81,18 +81,18 @@ def widths(hidden) -> list[int]:
 def prepare(config) -> None:
     """Run once in the driver before any trial: fetch the files if asked, and fail early,
     with one clear sentence, when they are missing or broken."""
-    root = mnist.resolve_root(config["data_root"])
+    root = mnist_data.resolve_root(config["data_root"], download=config["download"])
     if config["download"]:
-        mnist.download(root)
-    mode = mnist.resolve_split(root, config["split"])
-    mnist.check_torchvision()
+        mnist_data.download(root)
+    mode = mnist_data.resolve_split(root, config["split"])
+    mnist_data.check_torchvision()
     for part in ("test", "train") if mode == "standard" else ("test",):
-        mnist.read_part(*mnist.locate(root, part))
+        mnist_data.read_part(*mnist_data.locate(root, part))
 
 
-def load(config, seeds: TrialSeeds) -> mnist.Split:
-    root = mnist.resolve_root(config["data_root"])
-    return mnist.load_split(root, config["split"], seeds.split("data", 2),
+def load(config, seeds: TrialSeeds) -> mnist_data.Split:
+    root = mnist_data.resolve_root(config["data_root"])
+    return mnist_data.load_split(root, config["split"], seeds.split("data", 2),
                             config["val_fraction"], config["offline_test"])
 
 
@@ -102,23 +102,23 @@ class CNN(nn.Module):
 
     def __init__(self, filters: list[int], hidden: list[int], n_outputs: int, activation: str):
         super().__init__()
-        blocks, channels, side = [], 1, mnist.SHAPE[0]
+        blocks, channels, side = [], 1, mnist_data.SHAPE[0]
         for f in filters:
-            blocks += [nn.Conv2d(channels, f, 3), catalogue.get("activation", activation)(),
+            blocks += [nn.Conv2d(channels, f, 3), components.get("activation", activation)(),
                        nn.MaxPool2d(2)]
             channels, side = f, (side - 2) // 2
         self.conv = nn.Sequential(*blocks)
         self.head = MLP(channels * side * side, hidden, n_outputs, activation, "identity")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.conv(x.view(-1, 1, *mnist.SHAPE)).flatten(1))
+        return self.head(self.conv(x.view(-1, 1, *mnist_data.SHAPE)).flatten(1))
 
 
 def model_of(config, hidden: list[int]) -> nn.Module:
     """The uninitialised network the config describes (MLP unless architecture 'cnn')."""
     if config.get("architecture", "mlp") == "cnn":
-        return CNN(config["conv_filters"], hidden, mnist.N_CLASSES, config["activation"])
-    return MLP(28 * 28, hidden, mnist.N_CLASSES, config["activation"], "identity")
+        return CNN(config["conv_filters"], hidden, mnist_data.N_CLASSES, config["activation"])
+    return MLP(28 * 28, hidden, mnist_data.N_CLASSES, config["activation"], "identity")
 
 
 def build(config, seeds: TrialSeeds, hidden: list[int], lr: float, init_seed: int | None = None):
@@ -126,8 +126,8 @@ def build(config, seeds: TrialSeeds, hidden: list[int], lr: float, init_seed: in
     model = model_of(config, hidden)
     gen = seeds.generator("init") if init_seed is None else torch.Generator().manual_seed(init_seed)
     init_(model, gen)
-    optimizer = catalogue.get("optimizer", config["optimizer"])(model.parameters(), lr=lr)
-    return model, catalogue.get("loss", LOSS)(), optimizer
+    optimizer = components.get("optimizer", config["optimizer"])(model.parameters(), lr=lr)
+    return model, components.get("loss", LOSS)(), optimizer
 
 
 @torch.inference_mode()
@@ -135,7 +135,7 @@ def confusion(model, data: Points) -> torch.Tensor:
     """Counts[true, predicted] over `data` (rows: true digits)."""
     model.eval()
     pred = predict_labels(LOSS, model(data.x))
-    k = mnist.N_CLASSES
+    k = mnist_data.N_CLASSES
     return torch.bincount(data.y * k + pred, minlength=k * k).reshape(k, k).cpu()
 
 

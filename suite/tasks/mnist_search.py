@@ -32,7 +32,7 @@ repeating the suggestion the shared history favours; with W = 1 nothing is pendi
 search is sequential TPE. With W > 1 it is batch-parallel TPE, a different search (each
 round's asks know less), which is why W is part of the trial's identity and the report
 says it. Random suggestions (the random sampler, TPE's startup trials) do not depend on W.
-The W evaluations go through `suite.parallel.inner_map`: when the search runs as a task on
+The W evaluations go through `suite.tasks._inner_map.inner_map`: when the search runs as a task on
 a dask.distributed cluster, they are tasks on that cluster (each worker loads the data
 split once and keeps it); elsewhere they run here, one after the other.
 
@@ -63,14 +63,15 @@ import optuna
 import torch
 from optuna.trial import TrialState
 
-from suite import params as P
-from suite.mnist import Split
-from suite.models import count_parameters
-from suite.parallel import inner_map
+from suite import numerics
 from suite.seeding import TrialSeeds
 from suite.tasks import mnist
+from suite.tasks import params as P
+from suite.tasks._inner_map import inner_map
 from suite.tasks.base import Task, TrialOutcome
-from suite.training import run_epoch
+from suite.training.mnist_data import Split
+from suite.training.models import count_parameters
+from suite.training.recipe import run_epoch
 
 SAMPLERS = {
     # constant_liar: TPE sees the pending trials of a round (see the module docstring)
@@ -195,8 +196,8 @@ def open_study(config, seeds: TrialSeeds) -> tuple[optuna.Study, str | None, obj
     password) and its RDB storage (None elsewhere), to close with `close_rdb_storage`."""
     if not config["checkpoint_dir"] and not config["optuna_url"]:
         return optuna.create_study(direction="maximize"), None, None
-    from suite.planning import checkpoint_key  # planning imports the task registry
     from suite.store import public_target, rdb_storage
+    from suite.study.planning import checkpoint_key  # planning imports the task registry
 
     key = checkpoint_key(config, seeds, RUNTIME)
     if config["optuna_url"]:
@@ -253,11 +254,13 @@ class Candidate:
 
 
 def evaluate(c: Candidate) -> tuple[list[float], str]:
-    """`score` for a candidate shipped to another process, on that process's cached data."""
-    torch.set_num_threads(c.threads)
+    """`score` for a candidate shipped to another process, on that process's cached data,
+    under the numeric settings of a trial (`numerics.trial_settings`), as at home."""
     device = torch.device(c.device)
-    data = split_here(c.config, c.seeds)
-    return score(c.config, c.seeds, c.choice, data.train.to(device), data.val.to(device), device)
+    with numerics.trial_settings(c.threads, device):
+        data = split_here(c.config, c.seeds)
+        return score(c.config, c.seeds, c.choice, data.train.to(device), data.val.to(device),
+                     device)
 
 
 def split_here(config, seeds: TrialSeeds) -> Split:

@@ -43,8 +43,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from suite import params as P
 from suite.seeding import TrialSeeds
+from suite.tasks import params as P
 from suite.tasks.base import Task, TrialOutcome
 
 

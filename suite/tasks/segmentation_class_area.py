@@ -3,31 +3,45 @@
 The class-area notebook's second study, on the final 1x1 convolution of a segmentation
 network. The area is the fraction of pixels, over a set of images, whose argmax is the
 target class; the target is target_ratio (0.91) x the original. The weight path, searches
-and records are those of the MLP study (`suite.weight_path`, `suite.area_control`),
+and records are those of the MLP study (`suite.tasks.weight_path`, `suite.tasks.area_control`),
 `tpe_parallel` (TPE trials per round, default 1) included.
 
-Models: "small" (the offline default): `suite.shapes.SegNet` trained here on generated
+Models: "small" (the offline default): `suite.training.shapes.SegNet` trained here on generated
 images (bright disks = class 1, dark squares = class 2 on noise), area measured on fresh
 generated images; "deeplabv3_resnet50": torchvision's DeepLabV3-ResNet50 with its COCO/VOC
 weights, only when the weights file is present locally (never downloaded), on the
 images of `image_dir` (or generated ones); its logits are upsampled bilinearly after the
-final convolution, and the fast area path follows that upsampling exactly.
+final convolution, and the fast area path follows that upsampling exactly;
+"deeplabv3_resnet50_random": the same network built by torchvision with random weights
+(seeded from the trial's init seed), for machines without the weights: it runs the
+DeepLab code path (backbone features, final 1x1 convolution, upsampling, area) on reduced
+inputs, and its areas say nothing about segmentation; the trial and the report page say
+that pretrained weights were not used. `target_class = -1` controls the class with the
+most pixels before any change (a random network rarely predicts class 1 at all); the
+class used is in the trial's artifacts.
 """
 
 import torch
 import torch.nn.functional as F
 
-from suite import area_control, catalogue, shapes
-from suite import params as P
-from suite.area import Setting
-from suite.datasets import Points
 from suite.seeding import TrialSeeds
+from suite.tasks import area_control
+from suite.tasks import params as P
+from suite.tasks.area import Setting
 from suite.tasks.base import Task, TrialContext, TrialOutcome
-from suite.training import train
+from suite.training import components, shapes
+from suite.training.datasets import Points
+from suite.training.recipe import train
 
 MODELS = {"small": "SegNet trained here on generated images",
-          "deeplabv3_resnet50": "torchvision DeepLabV3-ResNet50, local COCO/VOC weights"}
-N_CLASSES = {"small": len(shapes.CLASSES), "deeplabv3_resnet50": 21}
+          "deeplabv3_resnet50": "torchvision DeepLabV3-ResNet50, local COCO/VOC weights",
+          "deeplabv3_resnet50_random": "torchvision DeepLabV3-ResNet50 with random (seeded) "
+                                       "weights: the model path without pretrained weights"}
+N_CLASSES = {"small": len(shapes.CLASSES), "deeplabv3_resnet50": 21,
+             "deeplabv3_resnet50_random": 21}
+NOT_PRETRAINED = ("Pretrained weights were not used: DeepLabV3-ResNet50 was built with random "
+                  "weights (seeded from each trial's init seed), so its areas exercise the "
+                  "DeepLab code path and say nothing about segmentation quality.")
 
 PARAMS = {
     "model": P.choice("small", MODELS, "segmentation model"),
@@ -38,11 +52,12 @@ PARAMS = {
     "area_image_size": P.size("pixels", 64, 8, doc="side of those images (pixels)"),
     "noise": P.non_negative_float(0.5, "pixel noise of the generated images"),
     "width": P.size("width", 16, 1, doc="channels of the small net's hidden layers"),
-    "optimizer": P.choice("adam", catalogue.OPTIMIZERS, "optimiser"),
+    "optimizer": P.choice("adam", components.OPTIMIZERS, "optimiser"),
     "lr": P.positive_float(0.01, "learning rate"),
     "batch_size": P.size("batch", 8, 1, doc="images per minibatch"),
     "epochs": P.size("epochs", 15, 1, doc="training epochs (small model)"),
-    "target_class": P.size("count", 1, 0, doc="the class whose area is controlled"),
+    "target_class": P.size("count", 1, -1, doc="the class whose area is controlled (-1: "
+                            "the class with the most pixels before any change)"),
     "chunk_images": P.size("images", 4, 1, doc="images per forward pass"),
     "deeplab_weights": P.Param("", "a path to the weights file, or '' for torch hub's "
                                "checkpoints folder", lambda v: isinstance(v, str), ""),
@@ -81,7 +96,7 @@ def fit_small(config, seeds: TrialSeeds, device: torch.device):
     tr, va = tr.to(device), va.to(device)
     model = shapes.init_conv_(shapes.SegNet(width=config["width"]),
                               seeds.generator("init")).to(device)
-    optimizer = catalogue.get("optimizer", config["optimizer"])(model.parameters(),
+    optimizer = components.get("optimizer", config["optimizer"])(model.parameters(),
                                                                 lr=config["lr"])
     history = train(model, torch.nn.CrossEntropyLoss(), "cross_entropy", optimizer, tr, va,
                     config["epochs"], config["batch_size"], seeds.generator("order"))
@@ -107,6 +122,18 @@ def upsample(z: torch.Tensor, shape: torch.Size) -> torch.Tensor:
     return F.interpolate(z, size=shape[-2:], mode="bilinear", align_corners=False)
 
 
+@torch.inference_mode()
+def dominant_class(model, area_x: torch.Tensor, config, device) -> int:
+    """The class with the most pixels in the unchanged model's prediction (lowest on ties)."""
+    b, counts = config["chunk_images"], None
+    for i in range(0, area_x.shape[0], b):
+        out = model(area_x[i:i + b].to(device))
+        out = out["out"] if isinstance(out, dict) else out
+        c = torch.bincount(out.argmax(dim=1).flatten(), minlength=out.shape[1]).cpu()
+        counts = c if counts is None else counts + c
+    return int(torch.argmax(counts))
+
+
 def deeplab_inputs(config, seeds: TrialSeeds) -> torch.Tensor:
     size = config["area_image_size"]
     if config["image_dir"]:
@@ -119,15 +146,27 @@ def deeplab_inputs(config, seeds: TrialSeeds) -> torch.Tensor:
 
 def run(config, seeds: TrialSeeds, device: torch.device,
         context: TrialContext | None = None) -> TrialOutcome:
+    weights = "trained here"
     if config["model"] == "small":
         model, area_x, tr, va, history = fit_small(config, seeds, device)
+    elif config["model"] == "deeplabv3_resnet50_random":
+        model = shapes.random_deeplab(seeds.init).to(device)
+        area_x, history, weights = deeplab_inputs(config, seeds), None, "random (not pretrained)"
     else:
         model = shapes.load_deeplab(config["deeplab_weights"]).to(device)
         area_x, history = deeplab_inputs(config, seeds), None
-    metrics, artifacts = area_control.control(setting(config, model, area_x, device),
-                                              config["target_class"], config, seeds, context)
+        weights = str(shapes.deeplab_weights_path(config["deeplab_weights"]))
+    cls = config["target_class"]
+    if cls < 0:
+        cls = dominant_class(model, area_x, config, device)
+    metrics, artifacts = area_control.control(setting(config | {"target_class": cls}, model,
+                                                      area_x, device),
+                                              cls, config, seeds, context)
     artifacts["images"] = {"n": int(area_x.shape[0]), "size": list(area_x.shape[-2:]),
                            "source": config["image_dir"] or "generated"}
+    artifacts |= {"target_class": cls, "weights": weights}
+    if config["model"] == "deeplabv3_resnet50_random":
+        artifacts["page_notes"] = [NOT_PRETRAINED]
     if history is None:
         return TrialOutcome("ok", metrics, {}, artifacts)
     with torch.inference_mode():
@@ -145,4 +184,4 @@ def _pixel_accuracy(model, pts: Points) -> float:
 
 TASK = Task(name="segmentation-class-area", description=__doc__.strip().splitlines()[0],
             params=PARAMS, metrics=METRICS, curves=CURVES, figures=FIGURES, run=run,
-            check=check)
+            check=check, timings=area_control.TIMINGS)

@@ -1,6 +1,6 @@
 """Supervised classification of a generated dataset by an MLP trained with minibatches.
 
-The task behind the spiral studies (and any dataset in `suite.datasets`). Defaults are
+The task behind the spiral studies (and any dataset in `suite.training.datasets`). Defaults are
 the spiral notebook's: 4000 / 1000 / 500 points, noise 0.3, a 3 x 10 ReLU MLP with a
 sigmoid output, MSE, SGD with lr 0.1, batch 32, 150 epochs.
 
@@ -12,17 +12,18 @@ optimiser), `l1` (a penalty on the weight matrices), `dropout`, and early stoppi
 trained by gradient descent). `gap` is train accuracy minus test accuracy.
 """
 
+import copy
 import io
 
 import torch
 
-from suite import catalogue, datasets
-from suite import params as P
-from suite.models import MODELS, count_parameters, widths_of
 from suite.seeding import TrialSeeds
-from suite.sweep import Fitted, fit_batch, n_outputs
+from suite.tasks import params as P
 from suite.tasks.base import Task, TrialOutcome
-from suite.training import accuracy, predict_labels
+from suite.training import components, datasets
+from suite.training.models import MODELS, count_parameters, widths_of
+from suite.training.recipe import accuracy, predict_labels
+from suite.training.stacked_seeds import Fitted, fit_batch, make_splits, n_outputs
 
 PARAMS = {
     "dataset": P.choice("spirals", datasets.DATASETS, "dataset maker"),
@@ -33,13 +34,13 @@ PARAMS = {
     "model": P.choice("mlp", MODELS, "model family"),
     "n_hidden_layers": P.int_range(3, 0, 100, "hidden layers"),
     "n_neurons": P.widths(10, "neurons per hidden layer"),
-    "activation": P.choice("relu", catalogue.ACTIVATIONS, "hidden activation"),
-    "output_activation": P.choice("sigmoid", catalogue.ACTIVATIONS, "output activation"),
+    "activation": P.choice("relu", components.ACTIVATIONS, "hidden activation"),
+    "output_activation": P.choice("sigmoid", components.ACTIVATIONS, "output activation"),
     "skip_last_hidden_activation": P.boolean(False, "the notebook's model: no activation "
                                              "after the last hidden layer"),
     "dropout": P.fraction(0.0, "dropout probability after each hidden activation"),
-    "loss": P.choice("mse", catalogue.LOSSES, "training loss"),
-    "optimizer": P.choice("sgd", catalogue.OPTIMIZERS, "optimiser"),
+    "loss": P.choice("mse", components.LOSSES, "training loss"),
+    "optimizer": P.choice("sgd", components.OPTIMIZERS, "optimiser"),
     "lr": P.positive_float(0.1, "learning rate"),
     "weight_decay": P.non_negative_float(0.0, "L2 penalty (the optimiser's weight_decay)"),
     "batch_size": P.size("batch", 32, 1, doc="minibatch size"),
@@ -49,15 +50,20 @@ PARAMS = {
 }
 
 METRICS = ("val_accuracy", "test_accuracy", "train_accuracy", "final_loss", "final_val_loss",
-           "initial_loss", "epochs_run", "n_parameters", "gap", "best_epoch")
+           "initial_loss", "epochs_run", "n_parameters", "gap", "best_epoch", "boundary_width")
+# `boundary_width`: the share of the validation data's box (+-1, compare_pred's grid) where
+# the trained model's probability of class 1 lies inside decision_grid.BAND (0.1..0.9), on a grid of
+# this step; seed 001's "thin"/"large" boundary as a number. 0.05 rather than the figure's
+# 0.01: 25x fewer points, and the share moves by less than 0.005 (tests/test_report_contents.py).
+BOUNDARY_H = 0.05
 CURVES = ("train_loss", "val_loss", "val_accuracy")
 FIGURES = ("data", "metric_vs_axis", "loss_curves", "decision_boundary", "gap_per_setting",
-           "learning_curve")
+           "learning_curve", "isolation")
 
 
 def check(config, fail) -> None:
     """Rules that span several parameters."""
-    allowed = catalogue.LOSS_OUTPUTS.get(config["loss"], set())
+    allowed = components.LOSS_OUTPUTS.get(config["loss"], set())
     if config["output_activation"] not in allowed:
         names = " or ".join(f"'{a}'" for a in sorted(allowed))
         fail("output_activation", f"{names} with loss '{config['loss']}'",
@@ -71,19 +77,12 @@ def check(config, fail) -> None:
         fail("skip_last_hidden_activation", "false when there is no hidden layer", True)
 
 
-def make_splits(config, seeds: TrialSeeds) -> tuple[datasets.Points, ...]:
-    """Train, validation and test sets, each from its own seed derived from the data seed
-    (one draw, split, for datasets whose seed places the classes: see `suite.datasets`)."""
-    sizes = (config["n_train"], config["n_val"], config["n_test"])
-    return datasets.make_split(config["dataset"], sizes, seeds.split("data", 3), config["noise"])
-
-
 def build(config, seeds: TrialSeeds, n_inputs: int, n_classes: int):
     """The initialised model, its loss function and its optimiser."""
     model = MODELS[config["model"]](config, n_inputs, n_outputs(config, n_classes),
                                     seeds.generator("init"))
-    loss_fn = catalogue.get("loss", config["loss"])()
-    optimizer = catalogue.get("optimizer", config["optimizer"])(
+    loss_fn = components.get("loss", config["loss"])()
+    optimizer = components.get("optimizer", config["optimizer"])(
         model.parameters(), lr=config["lr"], weight_decay=config["weight_decay"])
     return model, loss_fn, optimizer
 
@@ -91,7 +90,7 @@ def build(config, seeds: TrialSeeds, n_inputs: int, n_classes: int):
 def fit(config, seeds: TrialSeeds, device: torch.device):
     """Train one trial (a batch of one); returns (model, loss_fn, splits on device, history)."""
     f = fit_batch(config, [seeds], device)[0]
-    return f.model, catalogue.get("loss", config["loss"])(), f.splits, f.history
+    return f.model, components.get("loss", config["loss"])(), f.splits, f.history
 
 
 def run(config, seeds: TrialSeeds, device: torch.device) -> TrialOutcome:
@@ -99,12 +98,12 @@ def run(config, seeds: TrialSeeds, device: torch.device) -> TrialOutcome:
 
 
 def run_batch(config, seeds_list: list[TrialSeeds], device: torch.device) -> list[TrialOutcome]:
-    """Trials of one config under several seeds, trained together (`suite.sweep`); each
-    trial's numbers are those it gets alone."""
-    return [outcome(f) for f in fit_batch(config, seeds_list, device)]
+    """Trials of one config under several seeds, trained together
+    (`suite.training.stacked_seeds`); each trial's numbers are those it gets alone."""
+    return [outcome(f, config) for f in fit_batch(config, seeds_list, device)]
 
 
-def outcome(f: Fitted) -> TrialOutcome:
+def outcome(f: Fitted, config) -> TrialOutcome:
     history = f.history
     i = history.selected  # the last epoch, or the best one early stopping restored
     metrics = {"final_loss": history.train_loss[i], "initial_loss": history.initial_loss,
@@ -115,14 +114,31 @@ def outcome(f: Fitted) -> TrialOutcome:
         metrics |= {"val_accuracy": history.val_accuracy[i], "test_accuracy": f.test_accuracy,
                     "train_accuracy": f.train_accuracy, "final_val_loss": history.val_loss[i]}
         metrics["gap"] = metrics["train_accuracy"] - metrics["test_accuracy"]
+        metrics["boundary_width"] = boundary_width(f.model, f.splits[1], config["loss"])
     else:  # the weights are not finite: no prediction means anything
         metrics |= dict.fromkeys(("val_accuracy", "test_accuracy", "train_accuracy",
-                                  "final_val_loss", "gap"))
+                                  "final_val_loss", "gap", "boundary_width"))
     artifacts = {} if history.best_epoch is not None else {"undefined": {
         "best_epoch": "no weights restored (early stopping off, or no finite validation loss)"}}
     return TrialOutcome("diverged" if history.diverged else "ok", metrics, history.curves(),
                         artifacts, blobs={"state_dict": state_bytes(f.model)},
                         note=history.diverged)
+
+
+def boundary_width(model: torch.nn.Module, points: datasets.Points, loss: str,
+                   h: float = BOUNDARY_H) -> float | None:
+    """The share of `points`' box (+-1) where the model's probability of class 1 is inside
+    decision_grid.BAND; None unless the data is 2-D with two classes."""
+    from suite.figures import decision_grid as grid  # lazy: figures sits above tasks
+
+    x = points.x.detach().cpu()
+    if x.shape[1] != 2 or int(points.y.max()) > 1:
+        return None
+    if any(p.device.type != "cpu" for p in model.parameters()):
+        model = copy.deepcopy(model).cpu()
+    box = ((float(x[:, 0].min()) - 1, float(x[:, 0].max()) + 1),
+           (float(x[:, 1].min()) - 1, float(x[:, 1].max()) + 1))
+    return grid.boundary_share(grid.probability_map(model, loss, *box, h))
 
 
 def state_bytes(model: torch.nn.Module) -> bytes:

@@ -12,7 +12,7 @@ validation (`val_fraction`) and training parts from its data seed; features are
 standardised with the training part's mean and std. The model, losses and optimisers are
 the `supervised` task's (trained as one stacked model per configuration). Metrics:
 accuracy, balanced accuracy and macro F1 on every class count; with two classes also the
-binary metrics of `suite.binary_metrics` (precision, recall, F1, specificity, ROC AUC,
+binary metrics of `suite.training.binary_metrics` (precision, recall, F1, specificity, ROC AUC,
 PR AUC) for the larger label value as the positive class, at the model's own threshold.
 A file that cannot serve (missing, empty, a column absent, a non-numeric or missing
 feature value, one class only, too few rows for the split) is refused with one sentence
@@ -28,17 +28,17 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from suite import binary_metrics, catalogue
-from suite import params as P
-from suite.datasets import Points
 from suite.errors import SuiteError
-from suite.models import count_parameters
-from suite.params import Param
 from suite.seeding import TrialSeeds
-from suite.sweep import fit_batch
+from suite.tasks import params as P
 from suite.tasks import supervised
 from suite.tasks.base import Task, TrialOutcome
-from suite.training import predict_labels
+from suite.tasks.params import Param
+from suite.training import binary_metrics, components
+from suite.training.datasets import Points
+from suite.training.models import count_parameters
+from suite.training.recipe import predict_labels
+from suite.training.stacked_seeds import fit_batch
 
 MLP_PARAMS = {k: v for k, v in supervised.PARAMS.items()
               if k not in ("dataset", "noise", "n_train", "n_val", "n_test")}
@@ -68,9 +68,9 @@ PARAMS = {
     **MLP_PARAMS,
     "n_hidden_layers": P.int_range(1, 0, 100, "hidden layers"),
     "n_neurons": P.widths(16, "neurons per hidden layer"),
-    "output_activation": P.choice("identity", catalogue.ACTIVATIONS, "output activation"),
-    "loss": P.choice("cross_entropy", catalogue.LOSSES, "training loss"),
-    "optimizer": P.choice("adam", catalogue.OPTIMIZERS, "optimiser"),
+    "output_activation": P.choice("identity", components.ACTIVATIONS, "output activation"),
+    "loss": P.choice("cross_entropy", components.LOSSES, "training loss"),
+    "optimizer": P.choice("adam", components.OPTIMIZERS, "optimiser"),
     "lr": P.positive_float(0.01, "learning rate"),
     "epochs": P.size("epochs", 50, 1, doc="training epochs"),
 }

@@ -9,9 +9,9 @@ import pytest
 import torch
 
 from benchmarks import baselines, fixtures
-from suite import grid
-from suite.sweep import Run, fit_batch
+from suite.figures import decision_grid
 from suite.tasks.supervised import make_splits
+from suite.training.stacked_seeds import Run, fit_batch
 
 torch.set_num_threads(1)
 
@@ -24,7 +24,7 @@ def trained():
 
 def test_class_map(benchmark, trained):
     model, xr, yr = trained
-    z = benchmark(grid.class_map, model, "mse", xr, yr, 0.05)
+    z = benchmark(decision_grid.class_map, model, "mse", xr, yr, 0.05)
     assert (z == baselines.notebook_classes(model, xr, yr, 0.05)).all()
 
 
