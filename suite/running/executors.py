@@ -25,6 +25,7 @@ import os
 from concurrent.futures import ProcessPoolExecutor, as_completed
 
 from suite.errors import SuiteError, UnknownNameError, did_you_mean
+from suite.parent_watch import die_with_parent
 
 SCHEDULER_ENV = "SUITE_DASK_SCHEDULER"
 CONNECT_TIMEOUT = 10.0  # seconds to reach a scheduler before saying it is not there
@@ -86,37 +87,6 @@ class ProcessExecutor(SerialExecutor):
             finally:
                 for f in futures:
                     f.cancel()
-
-
-WATCH_PARENT_EVERY = 0.5  # seconds between a worker's checks that its driver is alive
-
-
-def die_with_parent(parent: int) -> None:
-    """Make this worker process exit when its driver (`parent`) dies, whatever kills it
-    (kill -9 included): a process pool's workers would otherwise keep computing, orphaned.
-    On Linux the kernel sends SIGKILL at once (prctl PR_SET_PDEATHSIG); everywhere a
-    daemon thread checks every WATCH_PARENT_EVERY s that the parent is still ours."""
-    import ctypes
-    import signal
-    import sys
-    import threading
-    import time
-
-    if sys.platform.startswith("linux"):
-        try:
-            libc = ctypes.CDLL(None, use_errno=True)
-            libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
-        except (OSError, AttributeError):
-            pass  # the watchdog below still applies
-    if os.getppid() != parent:  # died before the prctl took effect
-        os._exit(1)
-
-    def watch():
-        while os.getppid() == parent:
-            time.sleep(WATCH_PARENT_EVERY)
-        os._exit(1)
-
-    threading.Thread(target=watch, name="suite-parent-watch", daemon=True).start()
 
 
 def versions() -> dict:
