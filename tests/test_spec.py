@@ -167,11 +167,11 @@ def test_unknown_study_lists_the_shipped_ones():
     assert "Did you mean 'spiral-layers'?" in str(e.value) and "spiral-losses" in str(e.value)
 
 
-def test_the_eight_spiral_studies_are_shipped():
+def test_the_nine_spiral_studies_are_shipped():
     spirals = {n for n in shipped.names() if n.startswith("spiral-")}
     assert spirals == {"spiral-layers", "spiral-activations", "spiral-neurons",
                        "spiral-batch-size", "spiral-learning-rate", "spiral-epochs",
-                       "spiral-optimizers", "spiral-losses"}
+                       "spiral-optimizers", "spiral-losses", "spiral-first-runs"}
 
 
 def test_learning_rate_study_crosses_lr_with_four_shapes():

@@ -343,7 +343,8 @@ def frames(rows: list[dict], study) -> tuple[pd.DataFrame, pd.DataFrame]:
     metric), as the study page computes them."""
     axes = _axis_names(study)
     frame = analysis.trials_frame(rows, list(study.metrics))
-    return frame, analysis.seed_stats(frame, axes, list(study.metrics))
+    return frame, analysis.seed_stats(frame, axes, list(study.metrics),
+                                      dict(study.task.bounds))
 
 
 def study_findings(study, variant: str, rows: list[dict], page: str = "") -> list[Finding]:

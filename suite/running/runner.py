@@ -132,12 +132,13 @@ class RunSummary:
     skipped: int
     completed: int = 0
     diverged: int = 0
+    stalled: int = 0
     seconds: float = 0.0
 
     def line(self) -> str:
         return (f"{self.study} ({self.variant}): {self.planned} trials planned, "
                 f"{self.skipped} already in the store (skipped), {self.completed} run "
-                f"({self.diverged} diverged) in {self.seconds:.1f} s.")
+                f"({self.diverged} diverged, {self.stalled} stalled) in {self.seconds:.1f} s.")
 
 
 def variant_of(study: Study) -> str:
@@ -291,6 +292,7 @@ def _save(results, store: Store, summary: RunSummary, stored: set, bar) -> None:
         stored.add(row["trial_id"])
         summary.completed += 1
         summary.diverged += row["status"] == "diverged"
+        summary.stalled += row["status"] == "stalled"
         bar.update(1)
 
 

@@ -25,7 +25,7 @@ from suite.seeding import TrialSeeds
 from suite.tasks import area_control
 from suite.tasks import params as P
 from suite.tasks.area import Grid, grid_setting
-from suite.tasks.base import Task, TrialContext, TrialOutcome
+from suite.tasks.base import Task, TrialContext, TrialOutcome, unit_bounds
 from suite.training import components, datasets
 from suite.training.datasets import Points
 from suite.training.models import MLP, init_, widths_of
@@ -112,8 +112,8 @@ def run(config, seeds: TrialSeeds, device: torch.device,
     metrics["final_loss"] = history.train_loss[-1]
     artifacts["grid"] = {"x0": grid.x0, "y0": grid.y0, "h": grid.h, "nx": grid.nx,
                          "ny": grid.ny, "n": grid.n}
-    return TrialOutcome("diverged" if history.diverged else "ok", metrics, history.curves(),
-                        artifacts, {"state_dict": state_bytes(model)}, note=history.diverged)
+    return TrialOutcome(history.status, metrics, history.curves(),
+                        artifacts, {"state_dict": state_bytes(model)}, note=history.note)
 
 
 def _accuracy(model, pts: Points) -> float:
@@ -135,4 +135,6 @@ def load_model(config, state: bytes) -> MLP:
 
 TASK = Task(name="class-area", description=__doc__.strip().splitlines()[0], params=PARAMS,
             metrics=METRICS, curves=CURVES, figures=FIGURES, run=run, check=check,
-            timings=area_control.TIMINGS)
+            timings=area_control.TIMINGS,
+            bounds=unit_bounds("original_area", "target_area", "monotone", "train_accuracy",
+                               "val_accuracy"))

@@ -27,7 +27,7 @@ import torch
 from suite.analysis import diagnosis
 from suite.seeding import TrialSeeds
 from suite.tasks import params as P
-from suite.tasks.base import Task, TrialOutcome
+from suite.tasks.base import Task, TrialOutcome, unit_bounds
 
 
 def _good(e, u):
@@ -87,4 +87,5 @@ def run(config, seeds: TrialSeeds, device: torch.device) -> TrialOutcome:
 
 
 TASK = Task(name="curve-scenario", description=__doc__.strip().splitlines()[0], params=PARAMS,
-            metrics=METRICS, curves=CURVES, figures=FIGURES, run=run)
+            metrics=METRICS, curves=CURVES, figures=FIGURES, run=run,
+            bounds=unit_bounds("diagnosed_as_named", "final_val_accuracy"))

@@ -56,7 +56,7 @@ from sklearn.model_selection import StratifiedKFold, train_test_split
 
 from suite.seeding import TrialSeeds
 from suite.tasks import params as P
-from suite.tasks.base import Task, TrialOutcome
+from suite.tasks.base import Task, TrialOutcome, unit_bounds
 from suite.training import binary_metrics, components, datasets
 from suite.training.models import MLP, init_, widths_of
 from suite.training.recipe import History, train
@@ -363,10 +363,11 @@ def run(config, seeds: TrialSeeds, device: torch.device) -> TrialOutcome:
                  "minority_counts": {k: int(p.y.sum()) for k, p in parts.items()}}
     if fitted.notes:
         artifacts["resample_note"] = "; ".join(fitted.notes)
-    diverged = h.diverged if h is not None else ""
-    return TrialOutcome("diverged" if diverged else "ok", metrics, curves, artifacts,
-                        note=diverged)
+    status, note = (h.status, h.note) if h is not None else ("ok", "")
+    return TrialOutcome(status, metrics, curves, artifacts, note=note)
 
 
 TASK = Task(name="imbalance", description=__doc__.strip().splitlines()[0], params=PARAMS,
-            metrics=METRICS, curves=CURVES, figures=FIGURES, run=run, check=check)
+            metrics=METRICS, curves=CURVES, figures=FIGURES, run=run, check=check,
+            bounds=unit_bounds("accuracy", "precision", "recall", "f1", "specificity",
+                               "roc_auc", "pr_auc", "balanced_accuracy", "threshold"))

@@ -19,7 +19,7 @@ from torch import nn
 
 from suite.seeding import TrialSeeds
 from suite.tasks import params as P
-from suite.tasks.base import Task, TrialOutcome
+from suite.tasks.base import Task, TrialOutcome, unit_bounds
 from suite.training import components, mnist_data
 from suite.training.datasets import Points
 from suite.training.models import MLP, count_parameters, init_
@@ -168,8 +168,8 @@ def run(config, seeds: TrialSeeds, device: torch.device) -> TrialOutcome:
     else:  # the weights are not finite: no prediction means anything
         metrics |= dict.fromkeys(("test_accuracy", "val_accuracy", "train_accuracy",
                                   "final_val_loss"))
-    return TrialOutcome("diverged" if history.diverged else "ok", metrics, history.curves(),
-                        artifacts, {"state_dict": state_bytes(model)}, history.diverged)
+    return TrialOutcome(history.status, metrics, history.curves(),
+                        artifacts, {"state_dict": state_bytes(model)}, history.note)
 
 
 def state_bytes(model: torch.nn.Module) -> bytes:
@@ -185,4 +185,5 @@ def check(config, fail) -> None:
 
 TASK = Task(name="mnist", description=__doc__.strip().splitlines()[0], params=PARAMS,
             metrics=METRICS, curves=CURVES, figures=FIGURES, run=run, runtime=RUNTIME,
-            prepare=prepare, check=check)
+            prepare=prepare, check=check,
+            bounds=unit_bounds("test_accuracy", "val_accuracy", "train_accuracy"))

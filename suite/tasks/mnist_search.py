@@ -68,7 +68,7 @@ from suite.seeding import TrialSeeds
 from suite.tasks import mnist
 from suite.tasks import params as P
 from suite.tasks._inner_map import inner_map
-from suite.tasks.base import Task, TrialOutcome
+from suite.tasks.base import Task, TrialOutcome, unit_bounds
 from suite.training.mnist_data import Split
 from suite.training.models import count_parameters
 from suite.training.recipe import run_epoch
@@ -403,4 +403,5 @@ def _retrain(config, seeds, best, data, device, metrics, artifacts, records) -> 
 
 TASK = Task(name="mnist-search", description=__doc__.strip().splitlines()[0], params=PARAMS,
             metrics=METRICS, curves=CURVES, figures=FIGURES, run=run, check=check,
-            runtime=RUNTIME, prepare=mnist.prepare)
+            runtime=RUNTIME, prepare=mnist.prepare,
+            bounds=unit_bounds("test_accuracy", "best_val_accuracy"))

@@ -28,7 +28,7 @@ from suite.seeding import TrialSeeds
 from suite.tasks import area_control
 from suite.tasks import params as P
 from suite.tasks.area import Setting
-from suite.tasks.base import Task, TrialContext, TrialOutcome
+from suite.tasks.base import Task, TrialContext, TrialOutcome, unit_bounds
 from suite.training import components, shapes
 from suite.training.datasets import Points
 from suite.training.recipe import train
@@ -173,9 +173,9 @@ def run(config, seeds: TrialSeeds, device: torch.device,
         metrics["train_accuracy"] = _pixel_accuracy(model, tr)
         metrics["val_accuracy"] = _pixel_accuracy(model, va)
     metrics["final_loss"] = history.train_loss[-1]
-    return TrialOutcome("diverged" if history.diverged else "ok", metrics, history.curves(),
+    return TrialOutcome(history.status, metrics, history.curves(),
                         artifacts, {"state_dict": shapes.state_bytes(model)},
-                        note=history.diverged)
+                        note=history.note)
 
 
 def _pixel_accuracy(model, pts: Points) -> float:
@@ -184,4 +184,6 @@ def _pixel_accuracy(model, pts: Points) -> float:
 
 TASK = Task(name="segmentation-class-area", description=__doc__.strip().splitlines()[0],
             params=PARAMS, metrics=METRICS, curves=CURVES, figures=FIGURES, run=run,
-            check=check, timings=area_control.TIMINGS)
+            check=check, timings=area_control.TIMINGS,
+            bounds=unit_bounds("original_area", "target_area", "monotone", "train_accuracy",
+                               "val_accuracy"))
