@@ -106,9 +106,12 @@ def test_each_kind_holds_is_contradicted_or_is_inconclusive_as_worked_by_hand(st
 
 def test_published_values_against_a_hand_computed_interval(store):
     one, two, five = _findings(store)[5:]
-    # depth 2: mean 0.80, s = sqrt(0.001 / 4) = 0.0158, half = t(0.975, 4) s / sqrt(5)
-    half = stats.t.ppf(0.975, 4) * math.sqrt(0.001 / 4) / math.sqrt(5)
-    assert f"[{0.80 - half:.4f}, {0.80 + half:.4f}]" in two.evidence
+    # depth 2: mean 0.80, s = sqrt(0.001 / 4) = 0.0158; an accuracy, so the logit t
+    # interval: half = t(0.975, 4) s / (sqrt(5) 0.8 0.2) around logit 0.8 = ln 4
+    half = stats.t.ppf(0.975, 4) * math.sqrt(0.001 / 4) / (math.sqrt(5) * 0.8 * 0.2)
+    lo, hi = (4 * math.exp(-half) / (1 + 4 * math.exp(-half)),
+              4 * math.exp(half) / (1 + 4 * math.exp(half)))
+    assert f"[{lo:.4f}, {hi:.4f}]" in two.evidence
     assert two.claim == "the table: 2 = 0.8" and two.n_seeds == 5 and two.cause == ""
     assert "published above" in one.evidence and one.cause == "one unseeded run"
     assert five.evidence == "published 0.9; 5 not run in this variant" and five.n_seeds == 0

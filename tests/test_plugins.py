@@ -194,7 +194,8 @@ def test_the_installed_example_plug_in_end_to_end(tmp_path):
     listed = cli("list")
     assert re.search(r"rings +suite-rings 0\.1\.0 \(entry point rings = suite_rings:TASK\), "
                      r"code [0-9a-f]{16}", listed)
-    assert "8 run (0 diverged)" in cli("run", study, "--quick", "--store", store, "--no-progress")
+    assert "8 run (0 diverged, 0 stalled)" in cli("run", study, "--quick", "--store", store,
+                                                  "--no-progress")
     assert "8 already in the store (skipped), 0 run" in cli("run", study, "--quick", "--store",
                                                             store, "--no-progress")
     table = cli("results", study, "--quick", "--store", store)

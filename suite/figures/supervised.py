@@ -61,9 +61,13 @@ def curve_band(series: list[list[float | None]]) -> dict[str, np.ndarray]:
     return {"epoch": np.arange(1, length + 1), "mean": mean, "min": lo, "max": hi}
 
 
-def metric_series(frame: pd.DataFrame, axes: list[str], axis: str, metric: str) -> list[dict]:
+def metric_series(frame: pd.DataFrame, axes: list[str], axis: str, metric: str,
+                  bounds: tuple[float, float] | None = None) -> list[dict]:
     """`metric` against the values of `axis` (plan order), one series per combination of
-    the other axes: per value the seeds' values, their mean and the t interval."""
+    the other axes: per value the seeds' values (a diverged trial's left out), their mean
+    and the interval of the statistics table (`analysis.interval`; `bounds` are the
+    metric's, if it has any)."""
+    frame = analysis.counted(frame, [metric])
     others = [a for a in axes if a != axis]
     order = list(dict.fromkeys(frame[axis]))
     groups = frame.groupby(others, sort=False) if others else [((), frame)]
@@ -74,7 +78,7 @@ def metric_series(frame: pd.DataFrame, axes: list[str], axis: str, metric: str) 
         for label in order:
             values = [v for v in group.loc[group[axis] == label, metric]
                       if v is not None and np.isfinite(v)]
-            lo, hi = analysis.t_interval(values)
+            lo, hi, _ = analysis.interval(values, bounds)
             points.append({"label": label, "values": values,
                            "mean": float(np.mean(values)) if values else np.nan,
                            "ci_low": lo, "ci_high": hi})
@@ -167,7 +171,7 @@ def draw_metric_vs_axis(ctx: FigureContext) -> Figure:
     pairs = [(m, a) for m in ctx.study.metrics for a in axes]
     fig, panels = _panels(len(pairs), max_cols=min(3, len(pairs)))
     for ax, (metric, axis) in zip(panels, pairs, strict=True):
-        series = metric_series(frame, axes, axis, metric)
+        series = metric_series(frame, axes, axis, metric, ctx.study.task.bounds.get(metric))
         for i, s in enumerate(series):
             _draw_series(ax, s, i, len(series))
         ax.set_xticks(range(len(series[0]["points"])))
@@ -178,7 +182,8 @@ def draw_metric_vs_axis(ctx: FigureContext) -> Figure:
         ax.set_ylabel(metric, fontsize=8)
         if len(series) > 1:
             ax.legend(fontsize=6)
-    fig.suptitle("mean and 95% t interval over seeds; dots are single seeds", fontsize=9)
+    fig.suptitle("mean and 95% interval over seeds (t; logit t for bounded metrics); dots "
+                 "are single seeds", fontsize=9)
     return fig
 
 

@@ -77,6 +77,7 @@ class StudyPage:
     n_trials: int
     n_diverged: int
     updated: str
+    n_stalled: int = 0
     description: str = ""
     error: str = ""
     declaration: list[dict] = field(default_factory=list)
@@ -200,6 +201,7 @@ def study_page(store: Store, entry: dict, out: Path) -> StudyPage:
     page = StudyPage(name, variant, page_name(name, variant) + ".html", entry["task"],
                      *_status(rows, runs), n_trials=len(rows),
                      n_diverged=sum(r["status"] == "diverged" for r in rows),
+                     n_stalled=sum(r["status"] == "stalled" for r in rows),
                      updated=entry["updated"])
     study = _study(store, entry, page)
     if study is not None:
@@ -367,11 +369,12 @@ def tables(study: Study | None, rows: list[dict], curves: dict | None = None) ->
     metrics = list(study.metrics) if study else sorted({m for r in rows for m in r["metrics"]})
     axes = [a.name for a in study.axes] if study else list(rows[0]["labels"])
     frame = analysis.trials_frame(rows, metrics, curves)
-    stats = analysis.seed_stats(frame, axes, metrics)
-    shown = frame.assign(note=[r["note"] for r in rows])  # why a trial diverged
-    out = [Table("stats", "Statistics over seeds", stats, analysis.INTERVAL_METHOD + ". "
-                 "n = seeds run; defined = seeds where the metric is defined (a trial whose "
-                 "weights became non-finite has undefined accuracies, never 0).",
+    bounds = dict(study.task.bounds) if study else {}
+    stats = analysis.seed_stats(frame, axes, metrics, bounds)
+    shown = frame.assign(note=[r["note"] for r in rows])  # why a trial diverged or stalled
+    out = [Table("stats", "Statistics over seeds", stats, interval_note(bounds, metrics) +
+                 " n = seeds run; diverged and stalled count those trials; defined = seeds "
+                 "where the metric is defined. " + analysis.COUNTING_RULE + ".",
                  split="metric")]
     primary = metrics[0]
     try:
@@ -395,14 +398,26 @@ def tables(study: Study | None, rows: list[dict], curves: dict | None = None) ->
     return out
 
 
+def interval_note(bounds: dict, metrics) -> str:
+    """The interval methods of a statistics table, in words: the t interval, and for the
+    metrics with declared bounds the logit-scale one."""
+    bounded = [f"{m} in [{bounds[m][0]:g}, {bounds[m][1]:g}]" for m in metrics if m in bounds]
+    text = analysis.INTERVAL_METHOD + "."
+    if bounded:
+        text += (" " + analysis.BOUNDED_INTERVAL_METHOD + ". Bounded here: "
+                 + ", ".join(bounded) + ". The column 'interval' names each row's method.")
+    return text
+
+
 def reference(study: Study, stats: pd.DataFrame) -> Table:
     ref = study.reference
     full = parse(study.declaration, study.source) if study.quick else study
     order = [v.label for v in full.axes[0].values]
     table = analysis.reference_table(stats, ref, study.axes[0].name, order)
     note = (f"Published {ref['metric']} ({ref.get('source', 'no source given')}) beside the "
-            f"suite's mean and {analysis.INTERVAL_METHOD}; 'contains' says whether that "
-            "interval contains the published number.")
+            f"suite's mean and 95% interval over seeds (the method of the statistics "
+            "table above); 'contains' says whether that interval contains the published "
+            "number.")
     if study.quick:
         note += (" This is the quick variant (fewer seeds, points and epochs than the "
                  "publication), so disagreement is expected; compare the full variant.")
