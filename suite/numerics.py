@@ -219,3 +219,15 @@ def trial_record() -> dict:
     with trial_settings(torch.get_num_threads()):
         now = snapshot()
         return {"fp32_precision": precisions(), **{k: now[k] for k in TRIAL}}
+
+
+def describe(record: dict | None) -> str:
+    """A `trial_record` in one line, for people ("not recorded" for runs of older suites)."""
+    if not record:
+        return "not recorded"
+    fp32 = record.get("fp32_precision", {})
+    values = set(fp32.values())
+    precision = (f"float32 {values.pop()} everywhere" if len(values) == 1 else
+                 "float32 " + ", ".join(f"{k} {v}" for k, v in sorted(fp32.items())))
+    flags = ", ".join(f"{k} {v}" for k, v in sorted(record.items()) if k != "fp32_precision")
+    return f"{precision}; {flags}"
