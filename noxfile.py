@@ -1,5 +1,9 @@
 """How people and CI drive the suite: `nox -s tests`, `nox -s lint`, `nox -s quick`,
-`nox -s report`, `nox -s bench`.
+`nox -s report`, `nox -s publish`, `nox -s bench`, and the regression watch CI runs:
+`nox -s speed` (the claimed speed-ups at half their goals, hot paths against the merge
+base) and `nox -s golden`
+(every quick study's statistics against tests/golden/); by hand: `nox -s bench-compare`,
+`nox -s bench-history`.
 
 Sessions reuse the current environment (`venv_backend="none"`) so that nox never
 resolves a second, different torch; install the project first with
@@ -66,3 +70,76 @@ def report(session):
     session.run(PYTHON, "-m", "suite", "run", "spiral-layers", "--quick", "--store", store,
                 "--no-progress")
     session.run(PYTHON, "-m", "suite", "report", "--store", store, "--out", "reports/site")
+
+
+@nox.session
+def speed(session):
+    """Speed regressions, measured side by side on CPU time (best of alternating runs), so
+    a busy 2-core machine of either CPU type passes: the claimed speed-ups against half of
+    each goal (benchmarks/ratios.py --ci), then each hot path of HEAD against the same
+    path at the merge base with main (or `-- COMMIT`), failing when one is more than 1.4x
+    slower (benchmarks/hot_paths.py): a hot path made 2x slower fails."""
+    session.run(PYTHON, "-m", "benchmarks.ratios", "--repeats", "5", "--ci")
+    session.run(PYTHON, "-m", "benchmarks.hot_paths", *session.posargs)
+
+
+@nox.session
+def golden(session):
+    """Every quick study's statistics against its golden copy in tests/golden/ (fails with
+    a readable diff when a number moves). `nox -s golden -- --update` rewrites them on
+    purpose (after a change that is meant to move numbers); `-- --study NAME` limits it."""
+    session.run(PYTHON, "-m", "tests.golden.check", *session.posargs)
+
+
+def _merge_base(session) -> str:
+    for ref in ("main", "origin/main", "master"):
+        try:
+            return session.run("git", "merge-base", ref, "HEAD", silent=True,
+                               external=True).strip()
+        except Exception:  # noqa: BLE001 - the next candidate
+            continue
+    session.error("no main branch to take the merge base with: give a commit "
+                  "(nox -s bench-compare -- COMMIT)")
+
+
+@nox.session(name="bench-compare")
+def bench_compare(session):
+    """asv continuous between the merge base with main (or the commit given:
+    `nox -s bench-compare -- COMMIT [--factor F] [asv options, e.g. -b GridEvaluation]`)
+    and HEAD, each commit installed into asv's own environment; prints asv's table and
+    fails when a benchmark got slower by more than the factor (default 1.25: the asv suite
+    times CPU seconds, whose spread on a busy machine is ~10%)."""
+    args = list(session.posargs)
+    factor = "1.25"
+    if "--factor" in args:
+        i = args.index("--factor")
+        factor = args[i + 1]
+        del args[i:i + 2]
+    base = args.pop(0) if args and not args[0].startswith("-") else _merge_base(session)
+    session.run(PYTHON, "-m", "asv", "machine", "--yes")
+    session.run(PYTHON, "-m", "asv", "continuous", "--factor", factor, "--split",
+                "--show-stderr", *args, base, "HEAD")
+
+
+@nox.session(name="bench-history")
+def bench_history(session):
+    """asv over the last N commits of HEAD (`nox -s bench-history -- N`, default 10),
+    skipping those already measured, then `asv publish`: open .asv/html/index.html to see
+    each hot path over time (offline; `asv preview` serves it)."""
+    n = int(session.posargs[0]) if session.posargs else 10
+    session.run(PYTHON, "-m", "asv", "machine", "--yes")
+    session.run(PYTHON, "-m", "asv", "run", "--skip-existing-successful", "--show-stderr",
+                f"HEAD~{n}..HEAD", success_codes=[0, 2])
+    session.run(PYTHON, "-m", "asv", "publish")
+
+
+@nox.session
+def publish(session):
+    """Every shipped study in full into reports/publish.db, a verify sample, the report
+    (reports/site, findings on its index) and its manifest: `suite publish --workers 2`.
+    Arguments after `--` go to suite publish (e.g. `-- --quick`, `-- --workers 1`)."""
+    args = list(session.posargs)
+    if not any(a.startswith("--workers") for a in args):
+        args = ["--workers", "2", *args]
+    session.run(PYTHON, "-m", "suite", "publish", "--store", "reports/publish.db", "--out",
+                "reports/site", *args)

@@ -17,19 +17,38 @@ from torch.utils.data import DataLoader, TensorDataset
 
 
 class NotebookMLP(nn.Module):
-    def __init__(self, n_hidden_layers: int = 3, n_neurons: int = 10):
-        super().__init__()
-        sizes = [2] + [n_neurons] * n_hidden_layers
-        pairs = zip(sizes, sizes[1:], strict=False)
-        self.hidden = nn.ModuleList(nn.Linear(a, b) for a, b in pairs)
-        self.out = nn.Linear(sizes[-1], 1)
+    """The notebook's MultiLayerModel, as written there (layer_1 ... layer_n set by
+    setattr, the hidden activation after every hidden layer but the last, a sigmoid
+    output), with the spiral studies' 3 x 10 as defaults."""
 
-    def forward(self, x):
-        for i, layer in enumerate(self.hidden):
-            x = layer(x)
-            if i < len(self.hidden) - 1:
-                x = torch.relu(x)
-        return torch.sigmoid(self.out(x))
+    def __init__(self, n_hidden_layers=3, n_neurons=10, hidden_activations=torch.relu,
+                 output_activation=torch.sigmoid):
+        super().__init__()
+        self.n_layers = n_hidden_layers
+        self.n_neurons = [2] + [n_neurons] * n_hidden_layers
+        for i in range(self.n_layers):
+            setattr(self, f"layer_{i + 1}", nn.Linear(self.n_neurons[i], self.n_neurons[i + 1]))
+        self.out = nn.Linear(self.n_neurons[-1], 1)
+        self.hidden_activations = hidden_activations
+        self.output_activation = output_activation
+
+    def forward(self, inputs):
+        x = inputs
+        for i in range(self.n_layers):
+            x = getattr(self, f"layer_{i + 1}")(x)
+            if i < self.n_layers - 1:
+                x = self.hidden_activations(x)
+        return self.output_activation(self.out(x))
+
+
+def notebook_state(model: nn.Module) -> dict:
+    """A state dict for NotebookMLP holding the Linear layers of `model` (a suite MLP of
+    the same shape), in order."""
+    linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
+    names = [f"layer_{i + 1}" for i in range(len(linears) - 1)] + ["out"]
+    return {f"{n}.{k}": getattr(m, k).detach().clone() for n, m in zip(names, linears,
+                                                                        strict=True)
+            for k in ("weight", "bias")}
 
 
 def notebook_grid(model: nn.Module, x_range, y_range, h: float) -> torch.Tensor:
