@@ -1,7 +1,7 @@
 """How people and CI drive the suite: `nox -s tests` (`nox -s fast`: no slow tests),
-`nox -s lint`, `nox -s quick`,
-`nox -s report`, `nox -s bench`, and the regression watch CI runs: `nox -s speed` (the
-claimed speed-ups at half their goals, hot paths against the merge base) and `nox -s golden`
+`nox -s lint`, `nox -s quick`, `nox -s report`, `nox -s publish`, `nox -s bench`, and the
+regression watch CI runs: `nox -s speed` (the claimed speed-ups at half their goals, hot
+paths against the merge base) and `nox -s golden`
 (every quick study's statistics against tests/golden/); by hand: `nox -s bench-compare`,
 `nox -s bench-history`.
 
@@ -137,3 +137,15 @@ def bench_history(session):
     session.run(PYTHON, "-m", "asv", "run", "--skip-existing-successful", "--show-stderr",
                 f"HEAD~{n}..HEAD", success_codes=[0, 2])
     session.run(PYTHON, "-m", "asv", "publish")
+
+
+@nox.session
+def publish(session):
+    """Every shipped study in full into reports/publish.db, a verify sample, the report
+    (reports/site, findings on its index) and its manifest: `suite publish --workers 2`.
+    Arguments after `--` go to suite publish (e.g. `-- --quick`, `-- --workers 1`)."""
+    args = list(session.posargs)
+    if not any(a.startswith("--workers") for a in args):
+        args = ["--workers", "2", *args]
+    session.run(PYTHON, "-m", "suite", "publish", "--store", "reports/publish.db", "--out",
+                "reports/site", *args)

@@ -12,7 +12,7 @@ except PackageNotFoundError:  # running from a source tree that was never instal
     __version__ = "0.1.0"
 
 _API = ("load", "declare", "run", "trials", "summary", "results", "curves", "render_report",
-        "verify_store", "default_store")
+        "verify_store", "publish_catalogue", "default_store")
 
 
 def __getattr__(name: str):

@@ -1,4 +1,4 @@
-"""The `suite` command line: list, show, run, results, report and verify.
+"""The `suite` command line: list, show, run, results, report, verify and publish.
 
 Errors the user can fix print one sentence on stderr and exit with status 2.
 """
@@ -49,6 +49,11 @@ def _parser() -> argparse.ArgumentParser:
                      "the MNIST test set shipped with the suite")
     run.add_argument("--download", action="store_true",
                      help="let tasks fetch missing data files (needs internet)")
+    run.add_argument("--yes", action="store_true", help="run a plan of more than "
+                     "10,000 trials (refused without it)")
+    run.add_argument("--replace-declaration", action="store_true",
+                     help="the store holds this study's name with another declaration: "
+                     "delete its stored trials and keep this declaration (refused without it)")
     res = sub.add_parser("results", help="per-configuration statistics over seeds")
     res.add_argument("study")
     _store_arg(res)
@@ -68,14 +73,31 @@ def _parser() -> argparse.ArgumentParser:
     ver.add_argument("--seed", type=int, default=0, help="seed of the sample (default: 0)")
     ver.add_argument("--data-root", help="folder with the data files of tasks that read them "
                      "(as for run)")
+    pub = sub.add_parser("publish", help="run every shipped study into one store, verify a "
+                         "sample, write the report and a manifest")
+    pub.add_argument("--quick", action="store_true", help="every study's CI-sized variant")
+    _store_arg(pub, default="reports/publish.db")
+    pub.add_argument("--out", default="reports/site", help="folder (default: reports/site)")
+    pub.add_argument("--study", action="append", help="only this shipped study (repeatable)")
+    pub.add_argument("--workers", type=_positive, default=1,
+                     help="trials in parallel processes, as for suite run")
+    pub.add_argument("--executor", choices=sorted(EXECUTORS), default="local",
+                     help="as for suite run")
+    pub.add_argument("--scheduler", metavar="ADDR", help="as for suite run")
+    pub.add_argument("--threads", type=_positive, default=1, help="torch threads per trial")
+    pub.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
+    pub.add_argument("--verify-sample", type=_non_negative, default=8, metavar="K",
+                     help="re-run K stored trials bit for bit (default 8; 0: no verify)")
+    pub.add_argument("--seed", type=int, default=0, help="seed of the verify sample")
+    pub.add_argument("--data-root", help="as for suite run")
+    pub.add_argument("--no-progress", action="store_true", help="no progress bars")
     return p
 
 
-def _store_arg(parser: argparse.ArgumentParser) -> None:
-    default = os.environ.get("SUITE_STORE") or "suite.db"
-    parser.add_argument("--store", default=default, help="a file path or a database URL "
-                        "(sqlite:///..., postgresql+psycopg://...); default: $SUITE_STORE, "
-                        "else suite.db")
+def _store_arg(parser: argparse.ArgumentParser, default: str = "suite.db") -> None:
+    parser.add_argument("--store", default=os.environ.get("SUITE_STORE") or default,
+                        help="a file path or a database URL (sqlite:///..., "
+                        f"postgresql+psycopg://...); default: $SUITE_STORE, else {default}")
 
 
 def _positive(text: str) -> int:
@@ -85,6 +107,17 @@ def _positive(text: str) -> int:
         value = 0
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be a positive integer. Got {text!r} instead.")
+    return value
+
+
+def _non_negative(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be a non-negative integer. Got {text!r} "
+                                         "instead.")
     return value
 
 
@@ -102,6 +135,14 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as e:
         if not _store_lost(e):
             raise
+        if _read_only(e):
+            from suite.store import hide_password
+
+            where = f" {hide_password(str(args.store))}" if hasattr(args, "store") else ""
+            print(f"suite: error: the store{where} is read-only ({_first_line(e)}): make it "
+                  "writable, or point --store at another file; trials committed before are "
+                  "kept.", file=sys.stderr)
+            return 2
         print(f"suite: error: the store stopped answering ({_first_line(e)}); the trials "
               "committed before are kept: check the database, then run the same command "
               "again to resume.", file=sys.stderr)
@@ -116,6 +157,11 @@ def _store_lost(error: Exception) -> bool:
     from sqlalchemy import exc
 
     return isinstance(error, exc.OperationalError | exc.InterfaceError)
+
+
+def _read_only(error: Exception) -> bool:
+    text = str(getattr(error, "orig", None) or error).lower()
+    return "readonly" in text or "read-only" in text or "read only" in text
 
 
 def _first_line(error: Exception) -> str:
@@ -185,9 +231,15 @@ def cmd_run(args) -> int:
                       seeds=args.seeds, device=args.device, workers=args.workers,
                       threads=args.threads, executor=args.executor, scheduler=args.scheduler,
                       data_root=args.data_root, download=args.download,
-                      progress=not args.no_progress, command=_command_line())
+                      progress=not args.no_progress, command=_command_line(), yes=args.yes,
+                      replace_declaration=args.replace_declaration, announce=_announce)
     print(summary.line())
     return 0
+
+
+def _announce(line: str) -> None:
+    """What a run will do, on stdout before it starts (errors alone go to stderr)."""
+    print(line, flush=True)
 
 
 def _command_line() -> str:
@@ -290,5 +342,16 @@ def cmd_verify(args) -> int:
                             data_root=args.data_root)
 
 
+def cmd_publish(args) -> int:
+    from suite import api
+
+    return api.publish_catalogue(args.store, args.out, quick=args.quick, studies=args.study,
+                                 workers=args.workers, threads=args.threads,
+                                 device=args.device, executor=args.executor,
+                                 scheduler=args.scheduler, verify_sample=args.verify_sample,
+                                 verify_seed=args.seed, data_root=args.data_root,
+                                 progress=not args.no_progress, command=_command_line())
+
+
 COMMANDS = {"list": cmd_list, "show": cmd_show, "run": cmd_run, "results": cmd_results,
-            "report": cmd_report, "verify": cmd_verify}
+            "report": cmd_report, "verify": cmd_verify, "publish": cmd_publish}

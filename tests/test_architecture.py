@@ -10,8 +10,9 @@ PACKAGE = Path(__file__).resolve().parent.parent / "suite"
 
 # Lowest first; a module may import from its own layer and those before it.
 LAYERS = ["foundation", "store", "analysis", "training", "tasks", "figures", "study",
-          "plugins", "running", "report", "api", "cli"]
-FOUNDATION = {"suite", "suite.errors", "suite.seeding", "suite.identity", "suite.numerics"}
+          "plugins", "running", "report", "publish", "api", "cli"]
+FOUNDATION = {"suite", "suite.errors", "suite.seeding", "suite.identity", "suite.numerics",
+              "suite.parent_watch"}
 # `import suite` is light: its PEP 562 `__getattr__` imports the notebook calls (suite.api)
 # on first use. That facade is the one import allowed to point up.
 FACADES = {("suite", "suite.api")}

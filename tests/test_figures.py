@@ -11,6 +11,7 @@ from suite import figures
 from suite.errors import UnknownNameError
 from suite.figures import supervised as supervised_figures
 from suite.tasks import supervised
+from suite.training import decision_grid as grid
 from suite.training.datasets import Points
 
 
@@ -77,7 +78,8 @@ def test_map_step_is_the_notebooks_h_except_in_quick_mode():
 
 
 def test_decision_map_of_a_known_linear_model():
-    # No hidden layer, output sigmoid(x1 - x2): class 1 exactly where x1 >= x2.
+    # No hidden layer, output sigmoid(x1 - x2): the map is that probability (compare_pred's
+    # contours), class 1 exactly where x1 >= x2, the 0.1..0.9 band where |x1 - x2| < ln 9.
     config = {**supervised.TASK.defaults(), "n_hidden_layers": 0, "n_neurons": 1}
     state = {"out.weight": torch.tensor([[1.0, -1.0]]), "out.bias": torch.tensor([0.0])}
     buffer = io.BytesIO()
@@ -88,8 +90,12 @@ def test_decision_map_of_a_known_linear_model():
     xs = np.arange(-1.0, 2.0, 0.01).astype(np.float32)
     ys = np.arange(-1.0, 2.5, 0.01).astype(np.float32)
     xx, yy = np.meshgrid(xs, ys)
-    assert m["z"].shape == (350, 300)
-    np.testing.assert_array_equal(m["z"], (xx - yy >= 0).astype(np.int64))
+    assert m["p"].shape == (350, 300) and m["p"].dtype == np.float32
+    np.testing.assert_allclose(m["p"], 1 / (1 + np.exp(-(xx.astype(float) - yy))), atol=1e-6)
+    np.testing.assert_array_equal(m["p"] >= 0.5, xx - yy >= 0)
+    band = np.abs(xx.astype(float) - yy) < np.log(9)
+    assert grid.boundary_share(m["p"]) == pytest.approx(band.mean(), abs=2 / band.size)
+    assert 0.5 < band.mean() < 0.9  # the band is a real part of the box, not all or none
 
 
 def test_figures_that_need_generated_data_say_why_not():

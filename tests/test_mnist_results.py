@@ -29,13 +29,15 @@ def arch_rows(a: list[float], b: list[float]) -> list[dict]:
     return rows + [arch_row([256, 128], s, v, len(a) + s) for s, v in enumerate(b)]
 
 
-def test_mean_interval_is_the_t_interval():
+def test_mean_interval_is_the_t_interval_and_on_the_logit_scale_with_bounds():
     values = [0.91, 0.93, 0.92, 0.95]
     m, lo, hi = R.mean_interval(values, 0.95)
     oracle = stats.t.interval(0.95, 3, loc=statistics.fmean(values),
                               scale=stats.sem(values))
     assert m == pytest.approx(0.9275) and (lo, hi) == pytest.approx(oracle)
     assert R.mean_interval([0.5]) == (0.5, None, None)
+    m, lo, hi = R.mean_interval([1.0, 1.0, 1.0, 0.99], 0.95, (0.0, 1.0))
+    assert 0 < lo < m < hi < 1  # the t interval's upper end would be past 1
 
 
 def test_paired_differences_match_seeds_and_skip_missing_values():
@@ -81,12 +83,12 @@ def test_search_history_keeps_counted_trials_and_the_best_so_far():
 def test_architectures_findings_names_the_winner_margin_and_interval():
     a, b = [0.920, 0.925, 0.930], [0.935, 0.941, 0.938]
     text = R.architectures_findings(arch_rows(a, b))
-    m, lo, hi = R.mean_interval(b)
+    m, lo, hi = R.mean_interval(b, 0.95, (0, 1))  # accuracies: the logit t interval
     assert text.startswith("The 784 -> 256 -> 128 -> 10 MLP reached the highest mean test "
                            f"accuracy: {100 * m:.2f}% over 3 seeds (95% interval "
                            f"{100 * lo:.2f} to {100 * hi:.2f}%).")
     assert "The 784 -> 128 -> 10 MLP came next: 92.50% over 3 seeds" in text
-    d, dlo, dhi = R.mean_interval([y - x for x, y in zip(a, b, strict=True)])
+    d, dlo, dhi = R.mean_interval([y - x for x, y in zip(a, b, strict=True)], 0.95, (-1, 1))
     assert d == pytest.approx(0.013)
     assert (f"led by 1.30 percentage points on average, paired over 3 seeds that share data "
             f"and test digits (95% interval {100 * dlo:.2f} to {100 * dhi:.2f} points)") in text
@@ -109,7 +111,8 @@ def test_search_findings_reports_choices_and_the_retrained_accuracy():
     rows = [search_row(0, [0.8, 0.9, 0.85], 1, acc=0.95),
             search_row(1, [0.82, 0.88, 0.91], 2, acc=0.97)]
     text = R.search_findings(rows)
-    m, lo, hi = R.mean_interval([0.95, 0.97])
+    m, lo, hi = R.mean_interval([0.95, 0.97], 0.95, (0, 1))
+    assert hi < 1  # the t interval would say 83.29 to 108.71%
     assert text.startswith("The study ran 2 independent searches of 3 Optuna trials, each "
                            "scored by the mean last-epoch validation accuracy of 3 trainings of "
                            "10 epochs")

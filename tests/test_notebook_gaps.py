@@ -13,7 +13,7 @@ from suite.study.planning import plan
 
 STUDIES = ("descent-1d", "paths-saddle-origin", "curve-scenarios", "learning-curve-moons",
            "learning-curve-spirals", "imbalance-remedies", "imbalance-baseline",
-           "isolation-spiral-architectures")
+           "isolation-spiral-architectures", "deeplab-class-area-random")
 
 
 @pytest.fixture(scope="module")
@@ -272,3 +272,44 @@ def test_the_shipped_isolation_study_has_every_lr_per_architecture(store):
             if r["labels"]["architecture"] == b["setting"]:
                 per_seed.setdefault(r["seed_index"], []).append(r["metrics"]["val_accuracy"])
         assert b["values"] == [max(v) for _, v in sorted(per_seed.items())]
+
+
+# -- DeepLabV3 with random weights ------------------------------------------------------
+def test_random_deeplab_is_seeded_and_leaves_the_global_generator_alone():
+    from suite.training import shapes
+
+    torch.manual_seed(123)
+    before = torch.random.get_rng_state()
+    a, b = shapes.random_deeplab(7), shapes.random_deeplab(7)
+    assert torch.equal(torch.random.get_rng_state(), before)
+    assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(),
+                                                 b.state_dict().values(), strict=True))
+    c = shapes.random_deeplab(8)
+    assert not torch.equal(a.classifier[4].weight, c.classifier[4].weight)
+    assert a.aux_classifier is None and not a.training
+
+
+def test_the_random_deeplab_trial_controls_its_dominant_class_and_says_so(store, tmp_path):
+    from suite import report
+    from suite.seeding import TrialSeeds
+    from suite.tasks import segmentation_class_area as seg
+    from suite.training import shapes
+
+    (row,) = store.trials("deeplab-class-area-random", "quick")
+    a = row["artifacts"]
+    assert a["weights"] == "random (not pretrained)" and a["page_notes"] == [seg.NOT_PRETRAINED]
+    assert a["images"] == {"n": 2, "size": [32, 32], "source": "generated"}
+    # the dominant class, counted here with a fresh forward pass of the same network
+    seeds = TrialSeeds(**row["seeds"])
+    model = shapes.random_deeplab(seeds.init)
+    with torch.inference_mode():
+        out = model(seg.deeplab_inputs(row["config"], seeds))["out"]
+    counts = torch.bincount(out.argmax(1).flatten(), minlength=21)
+    assert a["target_class"] == int(counts.argmax())
+    assert row["metrics"]["original_area"] == pytest.approx(counts.max().item() / (2 * 32 * 32))
+    assert row["metrics"]["monotone"] == 1.0
+    assert row["metrics"]["brentq_rel_error"] < 0.05
+    pages = report.build_site(store, tmp_path / "site", only=["deeplab-class-area-random"])
+    html = (tmp_path / "site" / pages[0].filename).read_text()
+    assert "Pretrained weights were not used" in html
+    assert html.index("Pretrained weights were not used") < html.index("<h2>Declaration</h2>")

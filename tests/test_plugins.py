@@ -195,7 +195,8 @@ def test_the_installed_example_plug_in_end_to_end(tmp_path):
     listed = cli("list")
     assert re.search(r"rings +suite-rings 0\.1\.0 \(entry point rings = suite_rings:TASK\), "
                      r"code [0-9a-f]{16}", listed)
-    assert "8 run (0 diverged)" in cli("run", study, "--quick", "--store", store, "--no-progress")
+    assert "8 run (0 diverged, 0 stalled)" in cli("run", study, "--quick", "--store", store,
+                                                  "--no-progress")
     assert "8 already in the store (skipped), 0 run" in cli("run", study, "--quick", "--store",
                                                             store, "--no-progress")
     table = cli("results", study, "--quick", "--store", store)
@@ -203,7 +204,9 @@ def test_the_installed_example_plug_in_end_to_end(tmp_path):
     assert "8 match, 0 mismatch, 0 skipped" in cli("verify", "--store", store)
     cli("report", "--store", store, "--out", tmp_path / "site-out")
     page = (tmp_path / "site-out" / "rings-features.quick.html").read_text()
-    assert page.count("data:image/png") == 3  # the plug-in's own figure and two shipped ones
+    # the plug-in's own figure, two shipped ones, and seed 002's curve scenarios (its trials
+    # have loss curves, so the page shows their diagnosis)
+    assert page.count("data:image/png") == 4 and "<h3>diagnosis_scenarios</h3>" in page
     bare = run_cli("run", study, "--quick", "--store", tmp_path / "t.db")  # not installed
     assert bare.returncode == 2 and "Unknown" not in bare.stderr
     assert "the 'task.kind' value of study 'rings-features' must be one of" in bare.stderr
@@ -272,3 +275,35 @@ def test_worker_processes_load_the_study_s_plug_in_file(study_dir):
     assert suite.run(study, study_dir / "pool.db", workers=2).completed == 20
     serial, pool = (suite.trials(study, study_dir / f"{n}.db") for n in ("serial", "pool"))
     assert pool["test_error"].tolist() == serial["test_error"].tolist()
+
+
+def test_a_plug_in_model_trains_stacked_when_an_mlp_and_is_refused_otherwise(tmp_path, capsys):
+    (tmp_path / "nets.py").write_text(textwrap.dedent("""
+        import torch
+        from suite.plugins import register_model
+        from suite.training.models import mlp
+
+        @register_model("zero-bias-mlp")
+        def zero_bias(config, n_in, n_out, generator):
+            model = mlp(config, n_in, n_out, generator)
+            with torch.no_grad():
+                for layer in model.modules():
+                    if isinstance(layer, torch.nn.Linear):
+                        layer.bias.zero_()
+            return model
+
+        @register_model("plain")
+        def plain(config, n_in, n_out, generator):
+            return torch.nn.Linear(n_in, n_out)
+    """))
+    decl = {"name": "nets", "plugins": ["nets.py"], "task": {"kind": "supervised"},
+            "fixed": {"epochs": 2, "n_train": 64, "n_val": 16, "n_test": 16},
+            "scientific": {"model": ["mlp", "zero-bias-mlp"]}, "nuisance": {"seeds": 2}}
+    study = suite.declare(decl, folder=tmp_path)
+    assert suite.run(study, tmp_path / "s.db").completed == 4
+    per_config = suite.results(study, tmp_path / "s.db")
+    assert per_config["model"].tolist() == ["mlp", "zero-bias-mlp"]
+    assert per_config["final_loss_mean"][0] != per_config["final_loss_mean"][1]  # its own init
+    decl["scientific"]["model"] = ["plain"]
+    with pytest.raises(plugins.PluginError, match="The model 'plain' is not a suite.training"):
+        suite.run(suite.declare(decl, folder=tmp_path), tmp_path / "t.db")

@@ -58,14 +58,15 @@ def test_resume_skips_finished_trials_and_runs_only_new_ones(store_path):
     assert (more.planned, more.skipped, more.completed) == (6, 4, 2)
 
 
-def test_learning_rate_ten_is_recorded_as_diverged_and_the_study_completes(store_path):
+def test_learning_rate_ten_is_recorded_as_stalled_and_the_study_completes(store_path):
     summary = run_study(shipped.load("spiral-learning-rate", quick=True), Store(store_path),
                         device="cpu")
     rows = Store(store_path).trials("spiral-learning-rate", "quick")
     assert summary.completed == len(rows) == 4
     by_lr = {(r["config"]["lr"], r["seed_index"]): r for r in rows}
     for s in (0, 1):
-        assert by_lr[(10.0, s)]["status"] == "diverged" and by_lr[(10.0, s)]["note"]
+        assert by_lr[(10.0, s)]["status"] == "stalled" and by_lr[(10.0, s)]["note"]
+        assert by_lr[(10.0, s)]["metrics"]["val_accuracy"] is not None  # kept
         assert by_lr[(0.1, s)]["status"] == "ok"
 
 

@@ -157,3 +157,20 @@ def test_other_recorded_numeric_settings_are_named_on_every_line(copy, capsys, r
     out = capsys.readouterr().out
     assert out.count(f"note: {expected}") == 4
     assert "4 ran under other recorded numeric settings" in out
+
+
+def test_timings_a_task_declares_are_not_compared_but_everything_else_is():
+    from suite import tasks
+    from suite.running.verify import outcome_differences
+
+    timings = tasks.get("class-area").timings
+    assert "tpe_seconds_to_tol" in timings and "setup_seconds" in timings
+    assert "tpe_evals_to_tol" not in timings
+    stored = {"status": "ok", "metrics": {"setup_seconds": 0.05, "tpe_evals_to_tol": 7}}
+    new = {"status": "ok", "metrics": {"setup_seconds": 0.04, "tpe_evals_to_tol": 7}}
+    assert outcome_differences(stored, {}, {}, new, {}, {}, timings) == []
+    new["metrics"]["tpe_evals_to_tol"] = 8
+    assert outcome_differences(stored, {}, {}, new, {}, {}, timings) == [
+        "metrics.tpe_evals_to_tol: stored 7, re-run 8"]
+    assert outcome_differences(stored, {}, {}, new, {}, {})[0].startswith(
+        "metrics.setup_seconds")

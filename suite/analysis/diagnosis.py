@@ -72,6 +72,32 @@ def diagnose(curves: Mapping[str, Sequence], status: str = "ok",
     return Diagnosis("good", "loss fell, no oscillation, no growing validation gap")
 
 
+# Seed 002, section 3 ("Debugging: Interpreting Loss and Accuracy Curves"), Task 3: the
+# table it asks for, filled in (characteristics as these rules read them).
+SCENARIOS = {
+    "good": ("Good convergence",
+             "Training loss falls steadily and flattens; training and validation accuracy rise "
+             "together and stay close.",
+             "Keep the recipe; stop when the validation curve flattens."),
+    "overfitting": ("Overfitting",
+                    "Training loss keeps falling and training accuracy nears 1, while "
+                    "validation accuracy stagnates or falls: the gap grows after its best "
+                    "epoch.",
+                    "More data or augmentation; L2/L1 penalties, dropout; early stopping on "
+                    "the validation loss; a smaller model."),
+    "lr_too_high": ("High learning rate",
+                    "The loss oscillates (or rises, or becomes non-finite) instead of "
+                    "settling.",
+                    "Lower the learning rate (or decay it); an adaptive optimiser; gradient "
+                    "clipping; normalised inputs."),
+    "underfitting": ("Underfitting",
+                     "Training loss stays high and flat; training and validation accuracy are "
+                     "both low and close.",
+                     "A bigger model (width, depth); train longer or with a larger learning "
+                     "rate; less regularisation; better features."),
+}
+
+
 def of_trial(row: Mapping, curves: Mapping[str, Sequence]) -> Diagnosis:
     """The diagnosis of a stored trial (a store row) from its stored curves."""
     metrics = row.get("metrics") or {}

@@ -9,11 +9,12 @@ report calls the findings functions:
     search_findings(rows, level=0.95) -> str
 """
 
-import math
 import statistics
 from collections import defaultdict
 
-from scipy import stats
+from suite.analysis import tables
+
+UNIT = (0.0, 1.0)  # accuracies' bounds: their intervals stay inside (tasks.base.unit_bounds)
 
 
 # -- numbers ------------------------------------------------------------------------------
@@ -29,20 +30,24 @@ def by_label(rows: list[dict]) -> dict[str, list[dict]]:
     return dict(out)
 
 
-def mean_interval(values: list[float], level: float = 0.95) -> tuple[float, float | None,
-                                                                      float | None]:
-    """Mean and the two-sided t interval for it; no interval from fewer than 2 values."""
+def mean_interval(values: list[float], level: float = 0.95,
+                  bounds: tuple[float, float] | None = None) -> tuple[float, float | None,
+                                                                     float | None]:
+    """Mean and the two-sided interval of the statistics tables for it
+    (`tables.interval`: the t interval, on the logit scale when the values have
+    `bounds`, as accuracies (0, 1) and their differences (-1, 1) do); no interval from
+    fewer than 2 values."""
     m = statistics.fmean(values)
     if len(values) < 2:
         return m, None, None
-    half = stats.t.ppf((1 + level) / 2, len(values) - 1) * statistics.stdev(values) / math.sqrt(
-        len(values))
-    return m, m - half, m + half
+    lo, hi, _ = tables.interval(values, bounds, level)
+    return m, lo, hi
 
 
 def metric_by_seed(rows: list[dict], metric: str) -> dict[int, float]:
+    """A metric per seed index, diverged trials left out (stalled ones count)."""
     return {r["seed_index"]: r["metrics"][metric] for r in rows
-            if r["status"] == "ok" and r["metrics"].get(metric) is not None}
+            if r["status"] != "diverged" and r["metrics"].get(metric) is not None}
 
 
 def paired_differences(a: list[dict], b: list[dict], metric: str) -> list[float]:
@@ -147,7 +152,7 @@ def architectures_findings(rows: list[dict], metric: str = "test_accuracy",
     sentences = []
     for i, label in enumerate(ranked[:2]):
         values = list(metric_by_seed(groups[label], metric).values())
-        m, lo, hi = mean_interval(values, level)
+        m, lo, hi = mean_interval(values, level, UNIT)
         who = architecture_name(groups[label][0])
         lead = (f"{who[0].upper()}{who[1:]} reached the highest mean {name}" if i == 0
                 else f"{who[0].upper()}{who[1:]} came next")
@@ -169,7 +174,7 @@ def _difference_sentence(win: list[dict], other: list[dict], metric: str, level:
     diffs = paired_differences(win, other, metric)
     if not diffs:
         return "No seed has both configurations, so their difference cannot be paired."
-    m, lo, hi = mean_interval(diffs, level)
+    m, lo, hi = mean_interval(diffs, level, (-1.0, 1.0))
     text = (f"The winner led by {100 * m:.2f} percentage points on average, paired over "
             f"{_plural(len(diffs), 'seed')} that share data and test digits "
             f"{_interval_text(lo, hi, level, ' points')}.")
@@ -188,7 +193,7 @@ SCORE_WORDS = {"last_epoch": "last-epoch", "best_epoch": "best-epoch (Keras Tune
 
 def search_findings(rows: list[dict], level: float = 0.95) -> str:
     """What the searches chose and how the retrained choice tested, as a paragraph."""
-    done = [r for r in rows if r["status"] == "ok" and "best" in r.get("artifacts", {})]
+    done = [r for r in rows if r["status"] != "diverged" and "best" in r.get("artifacts", {})]
     if not done:
         return "No search finished with a configuration to retrain."
     c = done[0]["config"]
@@ -204,7 +209,7 @@ def search_findings(rows: list[dict], level: float = 0.95) -> str:
     they = "It" if len(done) == 1 else "They"
     tests = [r["metrics"]["test_accuracy"] for r in done
              if r["metrics"].get("test_accuracy") is not None]
-    m, lo, hi = mean_interval(tests, level)
+    m, lo, hi = mean_interval(tests, level, UNIT)
     return " ".join(s for s in (
         f"{how}.", f"{they} chose: {chosen}.",
         f"Retrained on the whole development set, the chosen configuration(s) reached a mean "

@@ -11,7 +11,7 @@ import io
 import numpy as np
 import torch
 
-from suite.figures.registry import FigureContext, register
+from suite.figures.registry import FigureContext, FigureUnavailable, register
 from suite.seeding import TrialSeeds
 from suite.tasks.area import Grid, Setting, class_map, grid_setting
 from suite.tasks.area_search import COLUMNS
@@ -130,6 +130,9 @@ def draw_masks(ctx: FigureContext):
     from suite.tasks import segmentation_class_area as seg
 
     row = _first_ok(ctx)
+    if row["config"].get("model", "small") != "small":
+        raise FigureUnavailable("the masks are redrawn from the small net's stored weights; "
+                                f"model '{row['config']['model']}' stores none")
     method, value = chosen_value(row["metrics"])
     config, seeds = row["config"], TrialSeeds(**row["seeds"])
     model = seg.shapes.SegNet(width=config["width"])

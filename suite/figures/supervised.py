@@ -10,9 +10,9 @@ from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
 
 from suite import analysis
-from suite.figures import decision_grid
 from suite.figures.registry import FigureContext, FigureUnavailable, register
 from suite.seeding import TrialSeeds
+from suite.training import decision_grid
 
 # -- figure data: pure functions (tests check these) ------------------------------------
 QUICK_MAX_SIDE = 200  # quick variants: decision-map grids at most this many points a side
@@ -61,9 +61,13 @@ def curve_band(series: list[list[float | None]]) -> dict[str, np.ndarray]:
     return {"epoch": np.arange(1, length + 1), "mean": mean, "min": lo, "max": hi}
 
 
-def metric_series(frame: pd.DataFrame, axes: list[str], axis: str, metric: str) -> list[dict]:
+def metric_series(frame: pd.DataFrame, axes: list[str], axis: str, metric: str,
+                  bounds: tuple[float, float] | None = None) -> list[dict]:
     """`metric` against the values of `axis` (plan order), one series per combination of
-    the other axes: per value the seeds' values, their mean and the t interval."""
+    the other axes: per value the seeds' values (a diverged trial's left out), their mean
+    and the interval of the statistics table (`analysis.interval`; `bounds` are the
+    metric's, if it has any)."""
+    frame = analysis.counted(frame, [metric])
     others = [a for a in axes if a != axis]
     order = list(dict.fromkeys(frame[axis]))
     groups = frame.groupby(others, sort=False) if others else [((), frame)]
@@ -74,7 +78,7 @@ def metric_series(frame: pd.DataFrame, axes: list[str], axis: str, metric: str) 
         for label in order:
             values = [v for v in group.loc[group[axis] == label, metric]
                       if v is not None and np.isfinite(v)]
-            lo, hi = analysis.t_interval(values)
+            lo, hi, _ = analysis.interval(values, bounds)
             points.append({"label": label, "values": values,
                            "mean": float(np.mean(values)) if values else np.nan,
                            "ci_low": lo, "ci_high": hi})
@@ -104,8 +108,9 @@ def bounding_box(x: np.ndarray, margin: float = 1.0) -> tuple[float, float, floa
 
 
 def decision_map(config: dict, state: bytes, points, quick: bool) -> dict:
-    """Predicted labels (uint8) of the trained model on the grid over `points`' box (+-1),
-    through `decision_grid.class_map`'s fast path."""
+    """The trained model on the grid over `points`' box (+-1): with two classes its
+    probability of class 1 (`p`, float32, `decision_grid.probability_map`), else its
+    predicted labels (`z`, uint8, `decision_grid.class_map`); both through the fast path."""
     from suite.tasks import supervised
 
     x = points.x.numpy()
@@ -115,8 +120,11 @@ def decision_map(config: dict, state: bytes, points, quick: bool) -> dict:
     model = supervised.load_model(config, state, 2, n_classes)
     box = bounding_box(x)
     h = map_step(box, quick)
-    z = decision_grid.class_map(model, config["loss"], box[:2], box[2:], h)
-    return {"box": box, "h": h, "z": z, "n_classes": n_classes}
+    out = {"box": box, "h": h, "n_classes": n_classes}
+    if n_classes == 2:
+        return out | {"p": decision_grid.probability_map(model, config["loss"], box[:2],
+                                                         box[2:], h)}
+    return out | {"z": decision_grid.class_map(model, config["loss"], box[:2], box[2:], h)}
 
 
 # -- drawing: thin ---------------------------------------------------------------------
@@ -163,7 +171,7 @@ def draw_metric_vs_axis(ctx: FigureContext) -> Figure:
     pairs = [(m, a) for m in ctx.study.metrics for a in axes]
     fig, panels = _panels(len(pairs), max_cols=min(3, len(pairs)))
     for ax, (metric, axis) in zip(panels, pairs, strict=True):
-        series = metric_series(frame, axes, axis, metric)
+        series = metric_series(frame, axes, axis, metric, ctx.study.task.bounds.get(metric))
         for i, s in enumerate(series):
             _draw_series(ax, s, i, len(series))
         ax.set_xticks(range(len(series[0]["points"])))
@@ -174,7 +182,8 @@ def draw_metric_vs_axis(ctx: FigureContext) -> Figure:
         ax.set_ylabel(metric, fontsize=8)
         if len(series) > 1:
             ax.legend(fontsize=6)
-    fig.suptitle("mean and 95% t interval over seeds; dots are single seeds", fontsize=9)
+    fig.suptitle("mean and 95% interval over seeds (t; logit t for bounded metrics); dots "
+                 "are single seeds", fontsize=9)
     return fig
 
 
@@ -216,6 +225,10 @@ def draw_loss_curves(ctx: FigureContext) -> Figure:
 
 @register("decision_boundary")
 def draw_decision_boundary(ctx: FigureContext) -> Figure:
+    """compare_pred's last panel (seed 001), per configuration's median seed: the model's
+    probability of class 1 as filled contours (Spectral, alpha 0.5) on the h = 0.01 grid
+    over the validation data's box +-1, the validation points on top (red + for class 1,
+    blue + for class 0). Models of more than two classes get their class regions."""
     from suite.tasks import supervised
 
     metric = ctx.study.metrics[0]
@@ -228,16 +241,64 @@ def draw_decision_boundary(ctx: FigureContext) -> Figure:
             raise FigureUnavailable("the trials stored no final weights (state_dict)")
         val = supervised.make_splits(row["config"], _seeds(row))[1]
         m = decision_map(row["config"], state, val, ctx.study.quick)
-        cmap = ListedColormap([COLORS[c % 10] for c in range(m["n_classes"])])
-        ax.imshow(m["z"], origin="lower", extent=m["box"], cmap=cmap, alpha=0.3, vmin=0,
-                  vmax=m["n_classes"] - 1, interpolation="nearest", aspect="auto")
-        _scatter(ax, val.x.numpy(), val.y.numpy(), size=1)
+        x, y = val.x.numpy(), val.y.numpy()
+        if "p" in m:
+            xs, ys = decision_grid.grid_axes(m["box"][:2], m["box"][2:], m["h"])
+            ax.contourf(xs, ys, m["p"], cmap="Spectral", alpha=0.5)
+            ax.plot(x[y == 1, 0], x[y == 1, 1], "r+", ms=2, mew=0.5)
+            ax.plot(x[y == 0, 0], x[y == 0, 1], "b+", ms=2, mew=0.5)
+        else:
+            cmap = ListedColormap([COLORS[c % 10] for c in range(m["n_classes"])])
+            ax.imshow(m["z"], origin="lower", extent=m["box"], cmap=cmap, alpha=0.3, vmin=0,
+                      vmax=m["n_classes"] - 1, interpolation="nearest", aspect="auto")
+            _scatter(ax, x, y, size=1)
         value = row["metrics"].get(metric)
         shown = "undefined" if value is None else f"{value:.3f}"
-        ax.set_title(f"{config_key(row)}\nseed {row['seed_index']}, {metric} {shown}, "
+        width = row["metrics"].get("boundary_width")
+        band = "" if width is None else f", band {width:.3f}"
+        ax.set_title(f"{config_key(row)}\nseed {row['seed_index']}, {metric} {shown}{band}, "
                      f"h={m['h']:.3g}", fontsize=7)
         ax.tick_params(labelsize=6)
-    fig.suptitle("decision regions of the median seed on the validation split", fontsize=9)
+    fig.suptitle("decision boundary of the median seed on the validation split (probability "
+                 "of class 1; band = share of the box where it is within 0.1..0.9)", fontsize=9)
+    return fig
+
+
+SCENARIO_SEED = 2  # seed 002's curves: one fixed draw of their noise
+
+
+def scenario_data(seed: int = SCENARIO_SEED) -> dict[str, dict]:
+    """Seed 002's four simulated scenarios ({label: curves}: the notebook's formulas, as
+    `suite.tasks.curve_scenarios.simulate` draws them, 100 epochs) from one seeded
+    generator, and the label the suite's rules give each."""
+    from suite.analysis import diagnosis
+    from suite.tasks import curve_scenarios
+
+    rng = np.random.default_rng(np.random.SeedSequence(seed))
+    out = {}
+    for label in diagnosis.SCENARIOS:
+        curves = {k: v.tolist() for k, v in curve_scenarios.simulate(label, 100, rng).items()}
+        out[label] = {"curves": curves, "diagnosed": diagnosis.diagnose(curves).label}
+    return out
+
+
+def draw_scenarios(seed: int = SCENARIO_SEED) -> Figure:
+    """The notebook's 2 x 2 figure of simulated training curves, one panel per scenario,
+    each titled with the label the suite's rules give it."""
+    from suite.analysis import diagnosis
+
+    data = scenario_data(seed)
+    fig, panels = _panels(4, width=4.2, height=2.8, max_cols=2)
+    for ax, (label, d) in zip(panels, data.items(), strict=True):
+        for name, values in d["curves"].items():
+            ax.plot(np.arange(1, len(values) + 1), values, lw=1, label=name)
+        ax.set_title(f"{diagnosis.SCENARIOS[label][0]} (rules say: {d['diagnosed']})",
+                     fontsize=8)
+        ax.set_xlabel("epoch", fontsize=7)
+        ax.tick_params(labelsize=6)
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=6)
+    fig.suptitle("seed 002's simulated curves: the four scenarios the labels name", fontsize=9)
     return fig
 
 

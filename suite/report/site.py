@@ -10,6 +10,7 @@ it), run no script, and every user-provided string goes through Jinja's autoesca
 """
 
 import base64
+import functools
 import hashlib
 import json
 import math
@@ -22,7 +23,8 @@ from pathlib import Path
 import pandas as pd
 from jinja2 import Environment, PackageLoader
 
-from suite import __version__, analysis
+from suite import __version__, analysis, numerics
+from suite.analysis import claims, diagnosis
 from suite.errors import SuiteError
 from suite.store import Store
 from suite.study import shipped
@@ -43,6 +45,7 @@ class Table:
     split: str | None = None  # shown as one sub-table per value of this column
     collapsed: bool = False  # shown folded (long tables)
     files: dict[str, str] = field(default_factory=dict)  # format -> relative path
+    links: dict[int, str] = field(default_factory=dict)  # row -> page it links to
 
     def columns(self) -> list[str]:
         return [HEADERS.get(c, c) for c in self.frame.columns if c != self.split]
@@ -56,7 +59,7 @@ class Table:
 
 
 HEADERS = {"ci_low": "95% CI low", "ci_high": "95% CI high", "p_holm": "p (Holm)",
-           "minus_best": "this − best", "n_pairs": "paired seeds"}
+           "minus_best": "this − best", "n_pairs": "paired seeds", "n_seeds": "n seeds"}
 
 
 def _cells(frame: pd.DataFrame) -> list[list[str]]:
@@ -74,6 +77,7 @@ class StudyPage:
     n_trials: int
     n_diverged: int
     updated: str
+    n_stalled: int = 0
     description: str = ""
     error: str = ""
     declaration: list[dict] = field(default_factory=list)
@@ -82,8 +86,22 @@ class StudyPage:
     provenance_tables: list[Table] = field(default_factory=list)
     figures: list[dict] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # trials' page notes, shown on top
     provenance: dict = field(default_factory=dict)
     search: str = ""  # the task's own sentences on its trials (Task.report_notes)
+    findings_text: str = ""  # the task's findings paragraph (MNIST studies)
+    study: Study | None = None
+    rows: list = field(default_factory=list, repr=False)
+
+
+@dataclass
+class Index:
+    """What the index page shows above the list of studies."""
+
+    findings: Table | None = None
+    counts: dict = field(default_factory=dict)  # verdict -> number of findings
+    verify: dict | None = None  # suite.verify.summary of the publish's sample
+    manifest: str = ""  # relative path of the publish manifest
 
 
 def cell(v) -> str:
@@ -119,9 +137,12 @@ def environment() -> Environment:
 
 
 # -- building ---------------------------------------------------------------------------
-def build_site(store: Store, out: str | Path, only: list[str] | None = None) -> list[StudyPage]:
+def build_site(store: Store, out: str | Path, only: list[str] | None = None, *,
+               verify: dict | None = None, manifest: str = "") -> list[StudyPage]:
     """Write DIR/index.html and one page per study variant (those named in `only`, or
-    all); returns the pages written."""
+    all); returns the pages written. The index opens with the findings table (the claims
+    the stored declarations make, checked on their trials: `suite.claims`) and, from
+    `suite publish`, the summary of its verify sample and a link to its manifest."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     env = environment()
@@ -129,15 +150,48 @@ def build_site(store: Store, out: str | Path, only: list[str] | None = None) -> 
     if only and not entries:
         raise SuiteError(f"The store {store.label} holds no study named "
                          f"{', '.join(repr(n) for n in only)}.")
-    pages = []
-    for entry in entries:
-        page = study_page(store, entry, out)
+    pages = [study_page(store, entry, out) for entry in entries]
+    findings = catalogue_findings(pages)
+    for page in pages:
+        mine = [f for f in findings if f.study == page.name and f.variant == page.variant]
+        if mine:
+            page.tables.insert(0, findings_table(mine, f"claims-{page.variant}",
+                                                 "The notebook's claims, checked"))
+        _write_tables(page, out)
         (out / page.filename).write_text(env.get_template("study.html").render(
             page=page, version=__version__), encoding="utf-8")
-        pages.append(page)
+    index = Index(verify=verify, manifest=manifest, counts=claims.counts(findings))
+    if findings:
+        index.findings = findings_table(findings, "findings", "Findings")
+        _write_frame(index.findings, out, out)
     (out / "index.html").write_text(env.get_template("index.html").render(
-        pages=pages, store=store.label, version=__version__), encoding="utf-8")
+        pages=pages, index=index, store=store.label, version=__version__), encoding="utf-8")
     return pages
+
+
+def catalogue_findings(pages: list["StudyPage"]) -> list[claims.Finding]:
+    """Every stored study's claims checked on its full variant (its quick one when no full
+    trials are stored), Holm-corrected as one family."""
+    full = {p.name for p in pages if p.variant == "full" and p.rows}
+    findings = []
+    for p in pages:
+        if p.study is None or not p.rows or (p.variant != "full" and p.name in full):
+            continue
+        findings += claims.study_findings(p.study, p.variant, p.rows, p.filename)
+    return claims.finish(findings)
+
+
+def findings_table(findings: list[claims.Finding], key: str, title: str) -> Table:
+    frame = claims.table(findings)
+    quick = any(f.variant != "full" for f in findings)
+    note = (f"{claims.METHOD}. n seeds = seeds paired in the test (or defined, for a "
+            "published value). 'cause': why a published value falls outside, where known.")
+    if quick:
+        note += (" Findings of a quick variant (fewer seeds, points and epochs than the "
+                 "notebook) are not a test of the notebook's claims.")
+    table = Table(key, title, frame, note)
+    table.links = {i: f.page for i, f in enumerate(findings)}
+    return table
 
 
 def study_page(store: Store, entry: dict, out: Path) -> StudyPage:
@@ -147,6 +201,7 @@ def study_page(store: Store, entry: dict, out: Path) -> StudyPage:
     page = StudyPage(name, variant, page_name(name, variant) + ".html", entry["task"],
                      *_status(rows, runs), n_trials=len(rows),
                      n_diverged=sum(r["status"] == "diverged" for r in rows),
+                     n_stalled=sum(r["status"] == "stalled" for r in rows),
                      updated=entry["updated"])
     study = _study(store, entry, page)
     if study is not None:
@@ -154,12 +209,29 @@ def study_page(store: Store, entry: dict, out: Path) -> StudyPage:
         page.declaration = declaration_rows(study, rows)
     if rows:
         page.search = task_notes(study, entry["task"], rows)
-        page.tables = tables(study, rows)
+        page.findings_text = findings_text(study, entry["task"], rows)
+        curves = {r["trial_id"]: store.curves(r["trial_id"]) for r in rows}
+        page.tables = tables(study, rows, curves)
         page.figures = figures(study, rows, store, page) if study is not None else []
+        page.warnings = trial_notes(rows)
+        if any(t.key == "diagnosis" for t in page.tables):
+            page.tables.append(diagnosis_guide())
+            page.figures.append(_figure("diagnosis_scenarios", diagnosis_figure()))
     page.provenance = provenance(study, rows, runs, store)
     page.provenance_tables = provenance_tables(rows, runs)
-    _write_tables(page, out)
+    page.study, page.rows = study, rows
     return page
+
+
+def trial_notes(rows: list[dict]) -> list[str]:
+    """The distinct notes trials ask their page to show (artifacts["page_notes"], e.g.
+    that pretrained weights were not used), in the order first met."""
+    out: list[str] = []
+    for r in rows:
+        for note in (r.get("artifacts") or {}).get("page_notes", []):
+            if note not in out:
+                out.append(note)
+    return out
 
 
 def _study(store: Store, entry: dict, page: StudyPage) -> Study | None:
@@ -219,22 +291,64 @@ def _ranges(values: list[int]) -> str:
 def task_notes(study: Study | None, task_name: str, rows: list[dict]) -> str:
     """The sentences the study's task says about its stored trials (`Task.report_notes`:
     how its searches ran, say); '' for a task whose code is not loaded here."""
-    from suite import tasks
-
-    task = study.task if study is not None else tasks.TASKS.get(task_name)
+    task = _task(study, task_name)
     return " ".join(task.report_notes(rows)) if task is not None else ""
 
 
+def _task(study: Study | None, task_name: str):
+    """The study's task, else the one of that name loaded here (None when not loaded)."""
+    from suite import tasks
+
+    return study.task if study is not None else tasks.TASKS.get(task_name)
+
+
+# -- findings paragraphs and the diagnosis guide -------------------------------------------
+
+
+def findings_text(study: Study | None, task_name: str, rows: list[dict]) -> str:
+    """The task's findings paragraph (`Task.findings`, e.g. the MNIST tasks'), or '' for
+    tasks without one or whose code is not loaded here."""
+    task = _task(study, task_name)
+    return task.findings(rows) if task is not None else ""
+
+
+def diagnosis_guide() -> Table:
+    frame = pd.DataFrame([{"label": label, "scenario": name, "key characteristics": chars,
+                           "potential solutions": remedies}
+                          for label, (name, chars, remedies) in diagnosis.SCENARIOS.items()])
+    return Table("diagnosis-guide", "What the curve-diagnosis labels mean", frame,
+                 "Seed 002, section 3 (Task 3's table of scenarios, characteristics and "
+                 "remedies, filled in); the figure 'diagnosis_scenarios' below draws its four "
+                 "simulated scenarios (the underfitting curves are our own: the notebook "
+                 "leaves them as an exercise). The rules that give each trial its label are "
+                 "in suite/analysis/diagnosis.py.")
+
+
+@functools.cache
+def diagnosis_figure() -> bytes:
+    from suite.figures import png_bytes
+    from suite.figures.supervised import draw_scenarios
+
+    return png_bytes(draw_scenarios())
+
+
+def _figure(name: str, png: bytes) -> dict:
+    return {"name": name, "uri": "data:image/png;base64," + base64.b64encode(png).decode("ascii")}
+
+
 # -- tables -----------------------------------------------------------------------------
-def tables(study: Study | None, rows: list[dict]) -> list[Table]:
+def tables(study: Study | None, rows: list[dict], curves: dict | None = None) -> list[Table]:
+    """The page's tables; with `curves` ({trial_id: curves}) each trial also gets its
+    curve-diagnosis label and each configuration its most common one."""
     metrics = list(study.metrics) if study else sorted({m for r in rows for m in r["metrics"]})
     axes = [a.name for a in study.axes] if study else list(rows[0]["labels"])
-    frame = analysis.trials_frame(rows, metrics)
-    stats = analysis.seed_stats(frame, axes, metrics)
-    shown = frame.assign(note=[r["note"] for r in rows])  # why a trial diverged
-    out = [Table("stats", "Statistics over seeds", stats, analysis.INTERVAL_METHOD + ". "
-                 "n = seeds run; defined = seeds where the metric is defined (a trial whose "
-                 "weights became non-finite has undefined accuracies, never 0).",
+    frame = analysis.trials_frame(rows, metrics, curves)
+    bounds = dict(study.task.bounds) if study else {}
+    stats = analysis.seed_stats(frame, axes, metrics, bounds)
+    shown = frame.assign(note=[r["note"] for r in rows])  # why a trial diverged or stalled
+    out = [Table("stats", "Statistics over seeds", stats, interval_note(bounds, metrics) +
+                 " n = seeds run; diverged and stalled count those trials; defined = seeds "
+                 "where the metric is defined. " + analysis.COUNTING_RULE + ".",
                  split="metric")]
     primary = metrics[0]
     try:
@@ -247,9 +361,26 @@ def tables(study: Study | None, rows: list[dict]) -> list[Table]:
         out.append(Table("best", "Best configuration", pd.DataFrame(), f"Not computed: {e}."))
     if study is not None and study.reference:
         out.append(reference(study, stats))
+    if "diagnosis" in frame and (frame["diagnosis"] != "unknown").any():
+        out.append(Table("diagnosis", "Curve diagnosis",
+                         analysis.tables.diagnosis_table(frame, axes),
+                         "Per configuration: the most common label of its trials' curves "
+                         "(count of seeds), then the number of seeds with each label. Each "
+                         "trial's label is in the Trials table."))
     out.append(Table("trials", "Trials", shown, "One row per trial (store rows).",
                      collapsed=True))
     return out
+
+
+def interval_note(bounds: dict, metrics) -> str:
+    """The interval methods of a statistics table, in words: the t interval, and for the
+    metrics with declared bounds the logit-scale one."""
+    bounded = [f"{m} in [{bounds[m][0]:g}, {bounds[m][1]:g}]" for m in metrics if m in bounds]
+    text = analysis.INTERVAL_METHOD + "."
+    if bounded:
+        text += (" " + analysis.BOUNDED_INTERVAL_METHOD + ". Bounded here: "
+                 + ", ".join(bounded) + ". The column 'interval' names each row's method.")
+    return text
 
 
 def reference(study: Study, stats: pd.DataFrame) -> Table:
@@ -258,8 +389,9 @@ def reference(study: Study, stats: pd.DataFrame) -> Table:
     order = [v.label for v in full.axes[0].values]
     table = analysis.reference_table(stats, ref, study.axes[0].name, order)
     note = (f"Published {ref['metric']} ({ref.get('source', 'no source given')}) beside the "
-            f"suite's mean and {analysis.INTERVAL_METHOD}; 'contains' says whether that "
-            "interval contains the published number.")
+            f"suite's mean and 95% interval over seeds (the method of the statistics "
+            "table above); 'contains' says whether that interval contains the published "
+            "number.")
     if study.quick:
         note += (" This is the quick variant (fewer seeds, points and epochs than the "
                  "publication), so disagreement is expected; compare the full variant.")
@@ -296,6 +428,7 @@ def _run_record(run: dict) -> dict:
             "git_dirty": env.get("git_dirty"), "python": env.get("python"),
             "torch": env.get("torch"), "numpy": env.get("numpy"), "device": env.get("device"),
             "threads": env.get("threads"), "platform": env.get("platform"),
+            "numerics": numerics.describe(env.get("numerics")),
             "executor": run.get("executor"),
             "scheduler": env.get("scheduler")}
 
@@ -312,6 +445,7 @@ def provenance(study: Study | None, rows: list[dict], runs: list[dict], store: S
         "python": env.get("python"), "torch": env.get("torch"), "numpy": env.get("numpy"),
         "device": ", ".join(sorted({r["device"] for r in rows})) or env.get("device"),
         "threads": env.get("threads"), "platform": env.get("platform"),
+        "numerics": numerics.describe(env.get("numerics")),
         "seeds": f"root {rows[0]['seeds']['root']}, indexes {_ranges(seeds)}" if rows else "",
         "configs": len({r["config_hash"] for r in rows}),
         "started": min((r["started"] for r in rows), default=""),
@@ -365,8 +499,7 @@ def figures(study: Study, rows: list[dict], store: Store, page: StudyPage) -> li
             page.notes.append(f"Figure '{name}' failed: {type(e).__name__}: {e}.")
             print(f"suite: warning: figure '{name}' of {study.name} failed: {e}", file=sys.stderr)
             continue
-        out.append({"name": name, "uri": "data:image/png;base64," +
-                    base64.b64encode(png).decode("ascii")})
+        out.append(_figure(name, png))
     if study.quick and "decision_boundary" in study.figures:
         page.notes.append(f"Quick variant: decision maps use a step coarser than the "
                           f"notebook's h = {MAP_STEP} (at most {QUICK_MAX_SIDE} grid points "
@@ -379,10 +512,16 @@ def _write_tables(page: StudyPage, out: Path):
     folder = out / page.filename.removesuffix(".html")
     folder.mkdir(exist_ok=True)
     for t in page.tables + page.provenance_tables:
-        t.frame.to_csv(folder / f"{t.key}.csv", index=False)
-        (folder / f"{t.key}.json").write_text(json.dumps(records(t.frame), indent=1),
-                                              encoding="utf-8")
-        t.files = {fmt: f"{folder.name}/{t.key}.{fmt}" for fmt in ("csv", "json")}
+        _write_frame(t, folder, out)
+
+
+def _write_frame(t: Table, folder: Path, out: Path) -> None:
+    """`t` as CSV and JSON in `folder`; `t.files` gets their paths relative to `out`."""
+    t.frame.to_csv(folder / f"{t.key}.csv", index=False)
+    (folder / f"{t.key}.json").write_text(json.dumps(records(t.frame), indent=1),
+                                          encoding="utf-8")
+    t.files = {fmt: (folder / f"{t.key}.{fmt}").relative_to(out).as_posix()
+               for fmt in ("csv", "json")}
 
 
 def records(frame: pd.DataFrame) -> list[dict]:

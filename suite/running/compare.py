@@ -11,12 +11,13 @@ def _curve_value(v):
 
 
 def outcome_differences(stored: dict, curves: dict, blobs: dict, new: dict,
-                        new_curves: dict, new_blobs: dict) -> list[str]:
-    """Every way the re-run differs from the stored trial (empty when bit-identical)."""
+                        new_curves: dict, new_blobs: dict, timings=()) -> list[str]:
+    """Every way the re-run differs from the stored trial (empty when bit-identical);
+    the metrics named in `timings` (wall-clock measurements) are not compared."""
     out = []
     if stored["status"] != new["status"]:
         out.append(f"status: stored {stored['status']!r}, re-run {new['status']!r}")
-    for k in sorted(stored["metrics"].keys() | new["metrics"].keys()):
+    for k in sorted((stored["metrics"].keys() | new["metrics"].keys()) - set(timings)):
         a, b = stored["metrics"].get(k), new["metrics"].get(k)
         if a != b or type(a) is not type(b):
             out.append(f"metrics.{k}: stored {a!r}, re-run {b!r}")

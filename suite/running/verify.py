@@ -4,11 +4,13 @@ Each trial is rebuilt from its stored row alone: its config, its seeds derived a
 from (root, index) with `suite.seeding.derive`, its identity hashed again, and it runs
 through the same `runner.execute` as `suite run`, with the thread count its run recorded,
 on the device type it ran on. Status, every metric, every curve value and every blob
-(the final weights) must be equal, not close. The numeric settings trials run with
-(`numerics.trial_record`: float32 precisions, cuDNN / oneDNN flags, default dtype) are
-compared with those the trial's run recorded; where they differ (or a run from an older
-suite recorded none) every line of that run says so, as does the summary. A sample of K
-trials is drawn with a seeded generator, so the same command re-checks the same trials.
+(the final weights) must be equal, not close; only the metrics a task declares as
+wall-clock timings (`Task.timings`, e.g. the class-area searches' seconds) are not
+compared. The numeric settings trials run with (`numerics.trial_record`: float32
+precisions, cuDNN / oneDNN flags, default dtype) are compared with those the trial's run
+recorded; where they differ (or a run from an older suite recorded none) every line of
+that run says so, as does the summary. A sample of K trials is drawn with a seeded
+generator, so the same command re-checks the same trials.
 """
 
 import sys
@@ -99,7 +101,8 @@ def check_trial(store: Store, row: dict, threads: int, unloadable: str = "",
     check.seconds = time.perf_counter() - t0
     blobs = {name: store.blob(row["trial_id"], name) for name in store.blob_names(row["trial_id"])}
     check.differences += outcome_differences(row, store.curves(row["trial_id"]), blobs, new,
-                                             new_curves, new_blobs)
+                                             new_curves, new_blobs,
+                                             plugins.get_task(row["config"]["task"]).timings)
     if check.differences and note:
         check.differences.append(f"note{note}")
     return check
@@ -164,6 +167,13 @@ def verify(store: Store, study: str | None = None, sample: int | None = None,
            seed: int = 0, out=None, runtime: dict | None = None) -> int:
     """Re-run the selected trials, print one line each and a summary; returns the exit
     status: 0 all match, 1 any mismatch, 2 none mismatched but some could not be re-run."""
+    return exit_status(run_checks(store, study, sample, seed, out, runtime))
+
+
+def run_checks(store: Store, study: str | None = None, sample: int | None = None,
+               seed: int = 0, out=None, runtime: dict | None = None) -> dict:
+    """Re-run the selected trials, printing one line each and the summary line; returns
+    the summary (`summary`)."""
     out = out or sys.stdout
     rows = _rows(store, study)
     if not rows:
@@ -181,13 +191,30 @@ def verify(store: Store, study: str | None = None, sample: int | None = None,
             check.notes.append(note)
         print(_line(check), file=out, flush=True)
         checks.append(check)
-    counts = {v: sum(c.verdict == v for c in checks) for v in ("match", "mismatch", "skipped")}
+    result = summary(checks, len(rows), seed)
     other = sum(bool(c.notes) for c in checks)
     print(f"verify: {len(checks)} of {len(rows)} stored trials re-run by suite {__version__}: "
-          f"{counts['match']} match, {counts['mismatch']} mismatch, {counts['skipped']} "
+          f"{result['match']} match, {result['mismatch']} mismatch, {result['skipped']} "
           "skipped." + (f" {other} ran under other recorded numeric settings (see their "
                         "notes)." if other else ""), file=out)
-    return 1 if counts["mismatch"] else 2 if counts["skipped"] else 0
+    return result
+
+
+def summary(checks: list[Check], stored: int, seed: int) -> dict:
+    """Counts by verdict and one plain record per trial (for reports and manifests)."""
+    counts = {v: sum(c.verdict == v for c in checks) for v in ("match", "mismatch", "skipped")}
+    trials = [{"verdict": c.verdict, "study": c.row["study"], "variant": c.row["variant"],
+               "labels": ", ".join(f"{k}={v}" for k, v in c.row["labels"].items()),
+               "seed": c.row["seed_index"], "trial_id": c.row["trial_id"],
+               "detail": "; ".join(x for x in (c.skipped or "; ".join(c.differences)
+                                               or f"{c.seconds:.1f} s", *c.notes) if x)}
+              for c in checks]
+    return {"suite": __version__, "stored": stored, "checked": len(checks), "seed": seed,
+            **counts, "notes": sum(bool(c.notes) for c in checks), "trials": trials}
+
+
+def exit_status(result: dict) -> int:
+    return 1 if result["mismatch"] else 2 if result["skipped"] else 0
 
 
 def _line(check: Check) -> str:

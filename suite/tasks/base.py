@@ -16,7 +16,18 @@ import torch
 from suite.seeding import TrialSeeds
 from suite.tasks.params import Param
 
-STATUSES = ("ok", "diverged")
+# A trial's outcome: `ok`; `diverged` (a non-finite loss: its metrics are undefined and the
+# statistics leave them out); `stalled` (its training loss never fell below the untrained
+# model's: metrics kept and averaged, the trial counted separately). `suite.analysis`.
+STATUSES = ("ok", "diverged", "stalled")
+
+UNIT = (0.0, 1.0)
+
+
+def unit_bounds(*metrics: str) -> dict[str, tuple[float, float]]:
+    """Bounds (0, 1) for each named metric: accuracies, AUCs, shares."""
+    return dict.fromkeys(metrics, UNIT)
+
 
 # fail(key, expected, given): report a broken cross-parameter rule.
 Fail = Callable[[str, str, Any], None]
@@ -86,12 +97,26 @@ class Task:
     # is computed (a data folder, a download flag): left out of the trial's identity, and
     # settable at run time (`suite run --data-root`) over the declared value.
     runtime: tuple[str, ...] = ()
+    # Metrics that are wall-clock measurements: stored and shown, but `suite verify` does
+    # not compare them (a re-run takes another time; everything else repeats bit for bit).
+    timings: tuple[str, ...] = ()
     # Called by the driver before any trial runs, once per distinct config of the pending
     # trials (runtime settings applied): fetch or check inputs, raise SuiteError early.
     prepare: Callable[[Mapping], None] = lambda config: None
     # The task's own text in the report: sentences about its stored trials (their rows),
     # printed under the study's tables (how a search ran, say). The report knows no task.
     report_notes: Callable[[list[dict]], list[str]] = lambda rows: []
+    # Its findings paragraph in the report, from its stored rows ('' for none).
+    findings: Callable[[list[dict]], str] = lambda rows: ""
+    # The metrics with known bounds, metric -> (lowest, highest): accuracies, AUCs and
+    # shares are (0, 1). Their intervals stay inside them (`suite.analysis.interval`).
+    bounds: Mapping[str, tuple[float, float]] = field(default_factory=dict)
+
+    def __post_init__(self):
+        unknown = set(self.bounds) - set(self.metrics)
+        if unknown:
+            raise ValueError(f"task {self.name!r} declares bounds of metrics it does not "
+                             f"record: {sorted(unknown)}")
 
     def defaults(self) -> dict:
         return {k: p.default for k, p in self.params.items()}

@@ -27,7 +27,7 @@ import torch
 from suite.analysis import diagnosis
 from suite.seeding import TrialSeeds
 from suite.tasks import params as P
-from suite.tasks.base import Task, TrialOutcome
+from suite.tasks.base import Task, TrialOutcome, unit_bounds
 
 
 def _good(e, u):
@@ -58,7 +58,7 @@ SCENARIOS = {"good": _good, "overfitting": _overfitting, "lr_too_high": _lr_too_
 
 PARAMS = {
     "scenario": P.choice("good", SCENARIOS, "the simulated learning-curve scenario"),
-    "epochs": P.int_range(100, 10, doc="epochs simulated (the notebook's 100)"),
+    "epochs": P.size("epochs", 100, 10, doc="epochs simulated (the notebook's 100)"),
 }
 METRICS = ("diagnosed_as_named", "final_train_loss", "final_val_accuracy")
 CURVES = ("train_loss", "train_accuracy", "val_accuracy")
@@ -87,4 +87,5 @@ def run(config, seeds: TrialSeeds, device: torch.device) -> TrialOutcome:
 
 
 TASK = Task(name="curve-scenario", description=__doc__.strip().splitlines()[0], params=PARAMS,
-            metrics=METRICS, curves=CURVES, figures=FIGURES, run=run)
+            metrics=METRICS, curves=CURVES, figures=FIGURES, run=run,
+            bounds=unit_bounds("diagnosed_as_named", "final_val_accuracy"))

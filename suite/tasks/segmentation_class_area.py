@@ -11,7 +11,14 @@ images (bright disks = class 1, dark squares = class 2 on noise), area measured 
 generated images; "deeplabv3_resnet50": torchvision's DeepLabV3-ResNet50 with its COCO/VOC
 weights, only when the weights file is present locally (never downloaded), on the
 images of `image_dir` (or generated ones); its logits are upsampled bilinearly after the
-final convolution, and the fast area path follows that upsampling exactly.
+final convolution, and the fast area path follows that upsampling exactly;
+"deeplabv3_resnet50_random": the same network built by torchvision with random weights
+(seeded from the trial's init seed), for machines without the weights: it runs the
+DeepLab code path (backbone features, final 1x1 convolution, upsampling, area) on reduced
+inputs, and its areas say nothing about segmentation; the trial and the report page say
+that pretrained weights were not used. `target_class = -1` controls the class with the
+most pixels before any change (a random network rarely predicts class 1 at all); the
+class used is in the trial's artifacts.
 """
 
 import torch
@@ -22,30 +29,37 @@ from suite.tasks import area_control
 from suite.tasks import params as P
 from suite.tasks._search_notes import tpe_rounds
 from suite.tasks.area import Setting
-from suite.tasks.base import Task, TrialContext, TrialOutcome
+from suite.tasks.base import Task, TrialContext, TrialOutcome, unit_bounds
 from suite.training import components, shapes
 from suite.training.datasets import Points
 from suite.training.recipe import train
 
 MODELS = {"small": "SegNet trained here on generated images",
-          "deeplabv3_resnet50": "torchvision DeepLabV3-ResNet50, local COCO/VOC weights"}
-N_CLASSES = {"small": len(shapes.CLASSES), "deeplabv3_resnet50": 21}
+          "deeplabv3_resnet50": "torchvision DeepLabV3-ResNet50, local COCO/VOC weights",
+          "deeplabv3_resnet50_random": "torchvision DeepLabV3-ResNet50 with random (seeded) "
+                                       "weights: the model path without pretrained weights"}
+N_CLASSES = {"small": len(shapes.CLASSES), "deeplabv3_resnet50": 21,
+             "deeplabv3_resnet50_random": 21}
+NOT_PRETRAINED = ("Pretrained weights were not used: DeepLabV3-ResNet50 was built with random "
+                  "weights (seeded from each trial's init seed), so its areas exercise the "
+                  "DeepLab code path and say nothing about segmentation quality.")
 
 PARAMS = {
     "model": P.choice("small", MODELS, "segmentation model"),
-    "n_train_images": P.int_range(64, 1, doc="training images (small model)"),
-    "n_val_images": P.int_range(16, 1, doc="validation images (small model)"),
-    "image_size": P.int_range(32, 8, doc="training image side (pixels)"),
-    "n_area_images": P.int_range(16, 1, doc="images the area is measured on"),
-    "area_image_size": P.int_range(64, 8, doc="side of those images (pixels)"),
+    "n_train_images": P.size("images", 64, 1, doc="training images (small model)"),
+    "n_val_images": P.size("images", 16, 1, doc="validation images (small model)"),
+    "image_size": P.size("pixels", 32, 8, doc="training image side (pixels)"),
+    "n_area_images": P.size("images", 16, 1, doc="images the area is measured on"),
+    "area_image_size": P.size("pixels", 64, 8, doc="side of those images (pixels)"),
     "noise": P.non_negative_float(0.5, "pixel noise of the generated images"),
-    "width": P.int_range(16, 1, doc="channels of the small net's hidden layers"),
+    "width": P.size("width", 16, 1, doc="channels of the small net's hidden layers"),
     "optimizer": P.choice("adam", components.OPTIMIZERS, "optimiser"),
     "lr": P.positive_float(0.01, "learning rate"),
-    "batch_size": P.int_range(8, 1, doc="images per minibatch"),
-    "epochs": P.int_range(15, 1, doc="training epochs (small model)"),
-    "target_class": P.int_range(1, 0, doc="the class whose area is controlled"),
-    "chunk_images": P.int_range(4, 1, doc="images per forward pass"),
+    "batch_size": P.size("batch", 8, 1, doc="images per minibatch"),
+    "epochs": P.size("epochs", 15, 1, doc="training epochs (small model)"),
+    "target_class": P.size("count", 1, -1, doc="the class whose area is controlled (-1: "
+                            "the class with the most pixels before any change)"),
+    "chunk_images": P.size("images", 4, 1, doc="images per forward pass"),
     "deeplab_weights": P.Param("", "a path to the weights file, or '' for torch hub's "
                                "checkpoints folder", lambda v: isinstance(v, str), ""),
     "image_dir": P.Param("", "a folder of .jpg/.png images, or '' for generated ones",
@@ -109,6 +123,18 @@ def upsample(z: torch.Tensor, shape: torch.Size) -> torch.Tensor:
     return F.interpolate(z, size=shape[-2:], mode="bilinear", align_corners=False)
 
 
+@torch.inference_mode()
+def dominant_class(model, area_x: torch.Tensor, config, device) -> int:
+    """The class with the most pixels in the unchanged model's prediction (lowest on ties)."""
+    b, counts = config["chunk_images"], None
+    for i in range(0, area_x.shape[0], b):
+        out = model(area_x[i:i + b].to(device))
+        out = out["out"] if isinstance(out, dict) else out
+        c = torch.bincount(out.argmax(dim=1).flatten(), minlength=out.shape[1]).cpu()
+        counts = c if counts is None else counts + c
+    return int(torch.argmax(counts))
+
+
 def deeplab_inputs(config, seeds: TrialSeeds) -> torch.Tensor:
     size = config["area_image_size"]
     if config["image_dir"]:
@@ -121,24 +147,36 @@ def deeplab_inputs(config, seeds: TrialSeeds) -> torch.Tensor:
 
 def run(config, seeds: TrialSeeds, device: torch.device,
         context: TrialContext | None = None) -> TrialOutcome:
+    weights = "trained here"
     if config["model"] == "small":
         model, area_x, tr, va, history = fit_small(config, seeds, device)
+    elif config["model"] == "deeplabv3_resnet50_random":
+        model = shapes.random_deeplab(seeds.init).to(device)
+        area_x, history, weights = deeplab_inputs(config, seeds), None, "random (not pretrained)"
     else:
         model = shapes.load_deeplab(config["deeplab_weights"]).to(device)
         area_x, history = deeplab_inputs(config, seeds), None
-    metrics, artifacts = area_control.control(setting(config, model, area_x, device),
-                                              config["target_class"], config, seeds, context)
+        weights = str(shapes.deeplab_weights_path(config["deeplab_weights"]))
+    cls = config["target_class"]
+    if cls < 0:
+        cls = dominant_class(model, area_x, config, device)
+    metrics, artifacts = area_control.control(setting(config | {"target_class": cls}, model,
+                                                      area_x, device),
+                                              cls, config, seeds, context)
     artifacts["images"] = {"n": int(area_x.shape[0]), "size": list(area_x.shape[-2:]),
                            "source": config["image_dir"] or "generated"}
+    artifacts |= {"target_class": cls, "weights": weights}
+    if config["model"] == "deeplabv3_resnet50_random":
+        artifacts["page_notes"] = [NOT_PRETRAINED]
     if history is None:
         return TrialOutcome("ok", metrics, {}, artifacts)
     with torch.inference_mode():
         metrics["train_accuracy"] = _pixel_accuracy(model, tr)
         metrics["val_accuracy"] = _pixel_accuracy(model, va)
     metrics["final_loss"] = history.train_loss[-1]
-    return TrialOutcome("diverged" if history.diverged else "ok", metrics, history.curves(),
+    return TrialOutcome(history.status, metrics, history.curves(),
                         artifacts, {"state_dict": shapes.state_bytes(model)},
-                        note=history.diverged)
+                        note=history.note)
 
 
 def _pixel_accuracy(model, pts: Points) -> float:
@@ -147,4 +185,6 @@ def _pixel_accuracy(model, pts: Points) -> float:
 
 TASK = Task(name="segmentation-class-area", description=__doc__.strip().splitlines()[0],
             params=PARAMS, metrics=METRICS, curves=CURVES, figures=FIGURES, run=run,
-            check=check, report_notes=tpe_rounds)
+            check=check, timings=area_control.TIMINGS, report_notes=tpe_rounds,
+            bounds=unit_bounds("original_area", "target_area", "monotone", "train_accuracy",
+                               "val_accuracy"))

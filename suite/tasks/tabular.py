@@ -32,7 +32,7 @@ from suite.errors import SuiteError
 from suite.seeding import TrialSeeds
 from suite.tasks import params as P
 from suite.tasks import supervised
-from suite.tasks.base import Task, TrialOutcome
+from suite.tasks.base import Task, TrialOutcome, unit_bounds
 from suite.tasks.params import Param
 from suite.training import binary_metrics, components
 from suite.training.datasets import Points
@@ -66,13 +66,17 @@ PARAMS = {
                            "share of the rows for the test"),
     "stratify": P.boolean(True, "keep each class's share in every split"),
     **MLP_PARAMS,
+    # an activation after every hidden layer: seed 001's MultiLayerModel (the supervised
+    # task's default) would make a one-hidden-layer network linear
+    "skip_last_hidden_activation": P.boolean(False, "no activation after the last hidden "
+                                             "layer (seed 001's MultiLayerModel)"),
     "n_hidden_layers": P.int_range(1, 0, 100, "hidden layers"),
     "n_neurons": P.widths(16, "neurons per hidden layer"),
     "output_activation": P.choice("identity", components.ACTIVATIONS, "output activation"),
     "loss": P.choice("cross_entropy", components.LOSSES, "training loss"),
     "optimizer": P.choice("adam", components.OPTIMIZERS, "optimiser"),
     "lr": P.positive_float(0.01, "learning rate"),
-    "epochs": P.int_range(50, 1, doc="training epochs"),
+    "epochs": P.size("epochs", 50, 1, doc="training epochs"),
 }
 BINARY = ("precision", "recall", "f1", "specificity", "roc_auc", "pr_auc")
 METRICS = ("test_accuracy", "val_accuracy", "train_accuracy", "test_balanced_accuracy",
@@ -284,12 +288,15 @@ def outcome(config, f, data: dict, n_classes: int) -> TrialOutcome:
         undefined = {m: "the weights are not finite" for m in metrics if metrics[m] is None}
     if history.best_epoch is None:
         undefined["best_epoch"] = "no weights restored (early stopping off)"
-    return TrialOutcome("diverged" if history.diverged else "ok", metrics, history.curves(),
+    return TrialOutcome(history.status, metrics, history.curves(),
                         {"data": data, "undefined": undefined},
                         blobs={"state_dict": supervised.state_bytes(f.model)},
-                        note=history.diverged)
+                        note=history.note)
 
 
 TASK = Task(name="tabular", description=__doc__.strip().splitlines()[0], params=PARAMS,
             metrics=METRICS, curves=CURVES, figures=FIGURES, run=run, check=check,
-            run_batch=run_batch, runtime=("data_root",), prepare=prepare)
+            run_batch=run_batch, runtime=("data_root",), prepare=prepare,
+            bounds=unit_bounds("test_accuracy", "val_accuracy", "train_accuracy",
+                               "test_balanced_accuracy", "test_macro_f1",
+                               *(f"test_{m}" for m in BINARY)))

@@ -3,7 +3,8 @@
 `MLP` is input -> [Linear -> activation (-> dropout)] x n_hidden -> Linear -> output
 activation. The spiral notebook's model leaves out the activation after its last hidden
 layer (so its last two linear maps compose into one); `skip_last_hidden_activation=True`
-reproduces that, and it is off by default.
+reproduces that. The class's own default is off; the `supervised` task's is on (the
+notebook's recipe), and studies of other notebooks declare it off.
 """
 
 import math

@@ -30,8 +30,18 @@ class History:
     train_loss: list[float] = field(default_factory=list)
     val_loss: list[float] = field(default_factory=list)
     val_accuracy: list[float] = field(default_factory=list)
-    diverged: str = ""  # why the trial counts as diverged; "" when it did not
+    diverged: str = ""  # why the trial diverged (a non-finite loss); "" when it did not
     best_epoch: int | None = None  # 1-based epoch whose weights were restored (early stopping)
+    stalled: str = ""  # why the trial stalled (`stall_reason`); "" when it did not
+
+    @property
+    def status(self) -> str:
+        """The trial's outcome (`suite.tasks.base.STATUSES`): diverged, stalled or ok."""
+        return "diverged" if self.diverged else "stalled" if self.stalled else "ok"
+
+    @property
+    def note(self) -> str:
+        return self.diverged or self.stalled
 
     @property
     def selected(self) -> int:
@@ -42,6 +52,29 @@ class History:
     def curves(self) -> dict[str, list[float]]:
         return {"train_loss": self.train_loss, "val_loss": self.val_loss,
                 "val_accuracy": self.val_accuracy}
+
+
+STALL_TOLERANCE = 0.01  # a fall below the untrained loss smaller than this share is noise
+
+
+def stall_reason(history: History) -> str:
+    """Why a finished training stalled: its training loss never fell below the untrained
+    model's (its loss at initialisation) by more than STALL_TOLERANCE of it, or it ended
+    above it. The tolerance absorbs the wandering of a model stuck at chance (ten-layer
+    spiral models at accuracy 0.5 touch 0.2499 against 0.2500); the second clause catches
+    a model pushed back above its start (lr 10 on the spirals: MSE on a sigmoid is
+    bounded, so a far too high learning rate kills the units instead of overflowing, and
+    the loss wanders around a plateau that a lucky initialisation may start above).
+    "" when it did neither."""
+    losses = history.train_loss
+    if not losses:
+        return ""
+    start, lowest, last = history.initial_loss, min(losses), losses[-1]
+    if lowest < start * (1 - STALL_TOLERANCE) and last <= start:
+        return ""
+    how = "ended above" if last > start else "never fell 1% below"
+    return (f"training loss {how} the untrained model's {start:.6g} (lowest {lowest:.6g}, "
+            f"last {last:.6g})")
 
 
 def targets_for(loss_name: str, y: torch.Tensor) -> torch.Tensor:
@@ -122,12 +155,10 @@ def train(model, loss_fn, loss_name: str, optimizer, train_data: Points, val_dat
           epochs: int, batch_size: int, order: torch.Generator, *, l1: float = 0.0,
           patience: int = 0) -> History:
     """Train for `epochs`. A trial diverges when an epoch's loss is not finite (training
-    stops there) or when training ends with a higher training loss than the untrained
-    model had: with a bounded loss (MSE on a sigmoid) a far too high learning rate kills
-    the units and stalls above the start instead of overflowing. With `patience` > 0,
-    training stops early and the best epoch's weights are restored (`best_epoch`).
-    `val_data` None (no validation part) records no validation curves; it needs
-    `patience` 0."""
+    stops there), and stalls when no epoch's training loss fell below the untrained
+    model's by 1%, or ended above it (`stall_reason`). With `patience` > 0, training stops early and
+    the best epoch's weights are restored (`best_epoch`). `val_data` None (no validation
+    part) records no validation curves; it needs `patience` 0."""
     if val_data is None and patience > 0:
         raise ValueError("early stopping needs validation data")
     history = History(initial_loss=evaluate(model, loss_fn, loss_name, train_data)[0])
@@ -153,7 +184,5 @@ def train(model, loss_fn, loss_name: str, optimizer, train_data: Points, val_dat
     if best_state is not None:
         model.load_state_dict(best_state)
         history.best_epoch = stopper.best_epoch
-    if history.train_loss[-1] > history.initial_loss:
-        history.diverged = (f"training loss rose from {history.initial_loss:.6g} (untrained) "
-                            f"to {history.train_loss[-1]:.6g}")
+    history.stalled = stall_reason(history)
     return history

@@ -117,6 +117,19 @@ def load_deeplab(given: str = "") -> nn.Module:
     return model.eval()
 
 
+def random_deeplab(seed: int) -> nn.Module:
+    """DeepLabV3-ResNet50 (21 classes) with random weights, in eval mode, without its
+    auxiliary head: torchvision's own initialisation, drawn from a CPU generator seeded
+    with `seed` (the global generator is restored afterwards). Nothing is downloaded."""
+    from torchvision.models.segmentation import deeplabv3_resnet50
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = deeplabv3_resnet50(weights=None, weights_backbone=None, num_classes=21,
+                                   aux_loss=False)
+    return model.eval()
+
+
 def imagenet_normalise(images: torch.Tensor) -> torch.Tensor:
     """(n, 3, H, W) in [0, 1] -> DeepLab's input scale."""
     mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)

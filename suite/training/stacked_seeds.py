@@ -6,7 +6,8 @@ dropout masks (dropout seed) and optimiser state, and ends with the same bytes a
 trained alone: a trial trained alone is a batch of one (see `suite.training.stacked_mlp`).
 The recipe is `suite.training.recipe`'s: per epoch a fresh permutation, one optimiser step
 per minibatch, the size-weighted mean training loss, then the validation loss and accuracy. A model
-stops early when its training loss is not finite (it diverged); the others go on.
+stops early when its training loss is not finite (it diverged); the others go on. A model
+whose training loss made no progress stalled (`suite.training.recipe.stall_reason`).
 
 The regularisers are `suite.training.recipe.train`'s, per model: `config["l1"]` adds
 l1 * sign(w) to every weight's gradient (not the biases'), and `config["patience"]` > 0
@@ -28,7 +29,7 @@ from suite.seeding import TrialSeeds
 from suite.training import components, stacked_heads
 from suite.training.datasets import Points, make_split
 from suite.training.models import MLP, MODELS, widths_of
-from suite.training.recipe import EarlyStopping, History
+from suite.training.recipe import EarlyStopping, History, stall_reason
 from suite.training.stacked_mlp import ALIGN, StackedMLP, up
 
 EVAL_ROWS = 2048  # rows per slice of a forward pass over a whole split
@@ -90,9 +91,9 @@ class Run:
         self.modules = [MODELS[config["model"]](config, n_in, n_out, s.generator("init"))
                         for s in seeds_list]
         if not all(isinstance(m, MLP) for m in self.modules):  # a plug-in model
-            raise PluginError(f"The model '{config['model']}' is not a suite.training.models.MLP, "
-                              "which this task trains as one stacked model; use it in a "
-                              "task of your own.")
+            raise PluginError(f"The model '{config['model']}' is not a "
+                              "suite.training.models.MLP, which this task trains as one "
+                              "stacked model; use it in a task of your own.")
         self.net = _stack(config, n_in, n_out, self.S, device)
         for s, m in enumerate(self.modules):
             self.net.load(s, _linears(m))
@@ -263,15 +264,14 @@ def _fast_step(optimizer, net: StackedMLP, name: str, lr: float, decay: float):
 
 
 def _finalise(h: History) -> None:
-    """The end-of-training divergence rule of `suite.training.recipe.train`."""
-    if not h.diverged and h.train_loss and h.train_loss[-1] > h.initial_loss:
-        h.diverged = (f"training loss rose from {h.initial_loss:.6g} (untrained) "
-                      f"to {h.train_loss[-1]:.6g}")
+    """The end-of-training stall rule of `suite.training.recipe.train`."""
+    if not h.diverged:
+        h.stalled = stall_reason(h)
 
 
 def _stack(config, n_in: int, n_out: int, S: int, device) -> StackedMLP:
-    if config["model"] != "mlp":
-        raise ValueError(f"no stacked version of model family {config['model']!r}")
+    # Any model family whose modules are MLPs (`Run` checks): a plug-in's may differ in
+    # its initialisation, whose weights the stack loads.
     widths = widths_of(config["n_hidden_layers"], config["n_neurons"])
     acts = [config["activation"]] * len(widths)
     if config["skip_last_hidden_activation"] and widths:

@@ -490,3 +490,39 @@ def class_map(model: nn.Module, loss: str, x_range, y_range, h: float,
     if plan is None:
         return generic_labels(model, loss, xs, ys, chunk)
     return chain_labels(plan, loss, xs, ys, model, stats)
+
+
+# -- probabilities: compare_pred's filled contours and the boundary band ---------------------
+
+def positive_share(loss: str, out: torch.Tensor, dim: int) -> torch.Tensor:
+    """The model's probability of class 1 from its outputs along `dim`: the sigmoid of the
+    logit for BCE with logits, softmax's second entry for cross-entropy, else the output
+    itself (a sigmoid output under MSE or BCE, as the notebook's `predict` reads it)."""
+    if loss == "cross_entropy":
+        return torch.softmax(out, dim).select(dim, 1)
+    first = out.select(dim, 0)
+    return torch.sigmoid(first) if loss == "bce_with_logits" else first
+
+
+def probability_map(model: nn.Module, loss: str, x_range, y_range, h: float,
+                    chunk: int = 65536) -> np.ndarray:
+    """The (ny, nx) float32 array of `model`'s probability of class 1 on the grid (what
+    the notebook's compare_pred draws as filled contours): its own forward on chunks of
+    the notebook's float32 points."""
+    from suite.training import components
+
+    components.get("loss", loss)
+    model.eval()
+    return evaluate_grid(lambda points: positive_share(loss, model(points), 1).float(),
+                         x_range, y_range, h, chunk)
+
+
+# Probabilities between these bounds count as the boundary band (`boundary_share`).
+BAND = (0.1, 0.9)
+
+
+def boundary_share(p: np.ndarray, band: tuple[float, float] = BAND) -> float:
+    """The share of the grid's points whose probability of class 1 lies strictly inside
+    `band`: how wide (blurred) the decision boundary is, as a number; 0 for a hard edge."""
+    lo, hi = band
+    return float(((p > lo) & (p < hi)).mean()) if p.size else float("nan")
