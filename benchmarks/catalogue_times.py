@@ -46,9 +46,6 @@ def main(argv=None) -> int:
 
     names = args.study or list(shipped.names())
     env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    shared = ROOT.parent / "shared" / "data" / "mnist"
-    if "SUITE_DATA_ROOT" not in env and shared.is_dir():
-        env["SUITE_DATA_ROOT"] = str(shared)
     print(f"CPU: {cpu_name()}, {os.cpu_count()} cores; --workers {args.workers}"
           f"{' --quick' if args.quick else ''}\n")
     print("| study | wall s | CPU s | load average (1 min) before |\n| --- | --- | --- | --- |")

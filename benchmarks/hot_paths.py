@@ -106,7 +106,16 @@ def main(argv=None) -> int:
     if args.measure:
         print(json.dumps(measure()))
         return 0
-    base = _git("rev-parse", args.base or default_base())
+    try:
+        base = _git("rev-parse", args.base or default_base())
+    except subprocess.CalledProcessError as e:
+        if args.base:
+            print(f"No commit {args.base!r} to compare with: "
+                  f"{e.stderr.strip().splitlines()[0]}")
+            return 2
+        print("No earlier commit to compare with (a shallow clone, or the first commit): "
+              "the hot-path comparison is skipped.")
+        return 0
     with tempfile.TemporaryDirectory() as tmp:
         tree = Path(tmp) / "base"
         _git("worktree", "add", "--detach", "--quiet", str(tree), base)

@@ -50,6 +50,11 @@ def _parser() -> argparse.ArgumentParser:
                      "the MNIST test set shipped with the suite")
     run.add_argument("--download", action="store_true",
                      help="let tasks fetch missing data files (needs internet)")
+    run.add_argument("--yes", action="store_true", help="run a plan of more than "
+                     "10,000 trials (refused without it)")
+    run.add_argument("--replace-declaration", action="store_true",
+                     help="the store holds this study's name with another declaration: "
+                     "delete its stored trials and keep this declaration (refused without it)")
     res = sub.add_parser("results", help="per-configuration statistics over seeds")
     res.add_argument("study")
     _store_arg(res)
@@ -131,6 +136,14 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as e:
         if not _store_lost(e):
             raise
+        if _read_only(e):
+            from suite.store import hide_password
+
+            where = f" {hide_password(str(args.store))}" if hasattr(args, "store") else ""
+            print(f"suite: error: the store{where} is read-only ({_first_line(e)}): make it "
+                  "writable, or point --store at another file; trials committed before are "
+                  "kept.", file=sys.stderr)
+            return 2
         print(f"suite: error: the store stopped answering ({_first_line(e)}); the trials "
               "committed before are kept: check the database, then run the same command "
               "again to resume.", file=sys.stderr)
@@ -145,6 +158,11 @@ def _store_lost(error: Exception) -> bool:
     from sqlalchemy import exc
 
     return isinstance(error, exc.OperationalError | exc.InterfaceError)
+
+
+def _read_only(error: Exception) -> bool:
+    text = str(getattr(error, "orig", None) or error).lower()
+    return "readonly" in text or "read-only" in text or "read only" in text
 
 
 def _first_line(error: Exception) -> str:
@@ -210,9 +228,15 @@ def cmd_run(args) -> int:
                       seeds=args.seeds, device=args.device, workers=args.workers,
                       threads=args.threads, executor=args.executor, scheduler=args.scheduler,
                       data_root=args.data_root, download=args.download,
-                      progress=not args.no_progress, command=_command_line())
+                      progress=not args.no_progress, command=_command_line(), yes=args.yes,
+                      replace_declaration=args.replace_declaration, announce=_announce)
     print(summary.line())
     return 0
+
+
+def _announce(line: str) -> None:
+    """What a run will do, on stdout before it starts (errors alone go to stderr)."""
+    print(line, flush=True)
 
 
 def _command_line() -> str:

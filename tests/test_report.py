@@ -80,7 +80,8 @@ def test_page_has_tables_figures_and_provenance(site):
     assert page.count('<img class="figure" src="data:image/png;base64,') >= 4
     assert "Student t interval" in page and "Holm" in page
     for fact in ("git", "torch threads", "root 7, indexes 0–2", "re-run from scratch",
-                 "suite verify --store"):
+                 "suite verify --store", "<dt>numeric settings of the trials</dt><dd>float32 "
+                 "ieee everywhere; cudnn_benchmark False, cudnn_deterministic True"):
         assert fact in page
     assert "role-scientific" in page and "role-fixed" in page and "role-default" in page
 

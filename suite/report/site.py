@@ -23,7 +23,7 @@ from pathlib import Path
 import pandas as pd
 from jinja2 import Environment, PackageLoader
 
-from suite import __version__, analysis
+from suite import __version__, analysis, numerics
 from suite.analysis import claims, diagnosis
 from suite.errors import SuiteError
 from suite.store import Store
@@ -454,6 +454,7 @@ def _run_record(run: dict) -> dict:
             "git_dirty": env.get("git_dirty"), "python": env.get("python"),
             "torch": env.get("torch"), "numpy": env.get("numpy"), "device": env.get("device"),
             "threads": env.get("threads"), "platform": env.get("platform"),
+            "numerics": numerics.describe(env.get("numerics")),
             "executor": run.get("executor"),
             "scheduler": env.get("scheduler")}
 
@@ -470,6 +471,7 @@ def provenance(study: Study | None, rows: list[dict], runs: list[dict], store: S
         "python": env.get("python"), "torch": env.get("torch"), "numpy": env.get("numpy"),
         "device": ", ".join(sorted({r["device"] for r in rows})) or env.get("device"),
         "threads": env.get("threads"), "platform": env.get("platform"),
+        "numerics": numerics.describe(env.get("numerics")),
         "seeds": f"root {rows[0]['seeds']['root']}, indexes {_ranges(seeds)}" if rows else "",
         "configs": len({r["config_hash"] for r in rows}),
         "started": min((r["started"] for r in rows), default=""),

@@ -10,6 +10,7 @@ reusing an old one.
 import hashlib
 import itertools
 import json
+import math
 from dataclasses import dataclass
 
 from suite import __version__
@@ -34,6 +35,40 @@ def canonical(obj) -> str:
 
 def digest(obj, n: int = 16) -> str:
     return hashlib.sha256(canonical(obj).encode()).hexdigest()[:n]
+
+
+# A plan above CONFIRM_TRIALS trials runs only with `suite run --yes`; one above
+# MAX_TRIALS is refused (planning alone would take minutes).
+CONFIRM_TRIALS = 10_000
+MAX_TRIALS = 1_000_000
+
+
+def count(study: Study, seeds: int | None = None) -> int:
+    """How many trials `plan(study, seeds)` holds, without building them."""
+    return math.prod(len(a.values) for a in study.axes) * (study.seeds if seeds is None
+                                                            else seeds)
+
+
+def check_size(study: Study, seeds: int | None = None, yes: bool = False) -> str:
+    """The plan's size in words ('x (full): 12 trials planned (...)'); a plan above
+    CONFIRM_TRIALS needs `yes`, one above MAX_TRIALS (or seeds above the declaration's
+    bound, spec.MAX_SEEDS) is refused."""
+    from suite.errors import SuiteError
+    from suite.study.spec import MAX_SEEDS
+
+    if seeds is not None and seeds > MAX_SEEDS:
+        raise SuiteError(f"--seeds must be at most {MAX_SEEDS:,}. Got {seeds:,} instead.")
+    n = count(study, seeds)
+    shape = " x ".join(str(len(a.values)) for a in study.axes)
+    words = (f"{study.name} ({'quick' if study.quick else 'full'}): {n:,} trials planned "
+             f"({shape} configurations x {seeds or study.seeds} seeds)")
+    if n > MAX_TRIALS:
+        raise SuiteError(f"{words}, more than the {MAX_TRIALS:,} a run may plan; use fewer "
+                         "seeds or axis values.")
+    if n > CONFIRM_TRIALS and not yes:
+        raise SuiteError(f"{words}, more than {CONFIRM_TRIALS:,}: pass --yes to run them, or "
+                         "use fewer seeds or axis values.")
+    return words + "."
 
 
 def grid(study: Study):

@@ -100,16 +100,16 @@ PARAMS = {
         "of the journal (set by the runner for a server store)"),
     "min_layers": P.int_range(1, 1, 20, "fewest hidden layers"),
     "max_layers": P.int_range(4, 1, 20, "most hidden layers"),
-    "units_low": P.int_range(32, 1, doc="fewest units per hidden layer"),
-    "units_high": P.int_range(256, 1, doc="most units per hidden layer"),
-    "units_step": P.int_range(32, 1, doc="step of the units grid"),
+    "units_low": P.size("width", 32, 1, doc="fewest units per hidden layer"),
+    "units_high": P.size("width", 256, 1, doc="most units per hidden layer"),
+    "units_step": P.size("width", 32, 1, doc="step of the units grid"),
     "lrs": P.Param([1e-2, 1e-3, 1e-4], "a non-empty list of positive floats", _floats,
                    "learning rates to choose from"),
-    "n_trials": P.int_range(5, 1, doc="Optuna trials (configurations tried)"),
-    "executions": P.int_range(3, 1, doc="trainings per configuration (seeds), averaged"),
+    "n_trials": P.size("count", 5, 1, doc="Optuna trials (configurations tried)"),
+    "executions": P.size("count", 3, 1, doc="trainings per configuration (seeds), averaged"),
     "sampler": P.choice("tpe", SAMPLERS, "Optuna sampler"),
-    "n_startup_trials": P.int_range(10, 0, doc="TPE: random suggestions before modelling"),
-    "parallel": P.int_range(1, 1, doc="Optuna trials asked, evaluated and told together "
+    "n_startup_trials": P.size("count", 10, 0, doc="TPE: random suggestions before modelling"),
+    "parallel": P.size("count", 1, 1, doc="Optuna trials asked, evaluated and told together "
                             "(1: sequential TPE; more: batch-parallel TPE)"),
     "score": P.choice("last_epoch", SCORES,
                       "each execution's validation accuracy: after the last epoch, or the "
