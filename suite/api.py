@@ -165,20 +165,22 @@ def summary(study, store=None, *, quick: bool = False) -> pd.DataFrame:
 
 
 def results(study, store=None, *, quick: bool = False) -> pd.DataFrame:
-    """Per configuration (plan order): the axis labels, n seeds, diverged count, and per
-    metric its mean, std, 95% Student t interval (`<m>_low`, `<m>_high`) and the number
-    of seeds where it is defined, then the most common diagnosis."""
+    """Per configuration (plan order): the axis labels, n seeds, diverged and stalled
+    counts, and per metric its mean, std, 95% interval (`<m>_low`, `<m>_high`: Student t,
+    on the logit scale for a metric with declared bounds; `<m>_interval` names the
+    method) and the number of seeds where it is defined, then the most common diagnosis."""
     from suite import analysis
 
     study = _study(study, quick)
     frame = trials(study, store)
     axes = [a.name for a in study.axes]
-    stats = analysis.seed_stats(frame, axes, study.metrics)
+    stats = analysis.seed_stats(frame, axes, study.metrics, dict(study.task.bounds))
     wide = analysis.summary(frame, axes, [])
     for m in study.metrics:
         part = stats[stats["metric"] == m].reset_index(drop=True)
         for col, name in (("mean", "mean"), ("std", "std"), ("ci_low", "low"),
-                          ("ci_high", "high"), ("defined", "defined")):
+                          ("ci_high", "high"), ("interval", "interval"),
+                          ("defined", "defined")):
             wide[f"{m}_{name}"] = part[col].to_numpy()
     if "diagnosis" in wide.columns:
         wide["diagnosis"] = wide.pop("diagnosis")

@@ -286,12 +286,12 @@ WIDTH = 100  # the compact table fits a terminal this wide
 
 def compact(frame, axes: list[str], metrics) -> str:
     """Per configuration: its labels, each metric as `mean [low, high]` (3 significant
-    digits; the 95% t interval), n, diverged, the diagnosis. Columns that do not fit in
+    digits; the 95% interval), n, diverged, stalled, the diagnosis. Columns that do not fit in
     WIDTH characters go to a further block, which repeats the labels."""
     columns = [(a, [str(v) for v in frame[a]]) for a in axes]
     cells = [(m, [_interval(r[f"{m}_mean"], r[f"{m}_low"], r[f"{m}_high"])
                   for _, r in frame.iterrows()]) for m in metrics]
-    cells += [(c, [str(v) for v in frame[c]]) for c in ("n", "diverged", "diagnosis")
+    cells += [(c, [str(v) for v in frame[c]]) for c in ("n", "diverged", "stalled", "diagnosis")
               if c in frame.columns]
     blocks, block = [], []
     for col in cells:
@@ -301,7 +301,9 @@ def compact(frame, axes: list[str], metrics) -> str:
         block.append(col)
     blocks.append(block)
     text = "\n\n".join(_lines(columns + b) for b in blocks)
-    return text + "\nmean [95% t interval] over seeds; --wide: means and stds; --format csv|json."
+    return text + ("\nmean [95% interval] over seeds: Student t, on the logit scale for a bounded "
+                   "metric (accuracies, shares);\n--wide: means, stds and each interval's "
+                   "method; --format csv|json.")
 
 
 def _width(columns) -> int:

@@ -161,7 +161,8 @@ def load_model(config, state: bytes, n_inputs: int = 2, n_classes: int = 2) -> t
 TASK = Task(name="supervised", description=__doc__.strip().splitlines()[0], params=PARAMS,
             metrics=METRICS, curves=CURVES, figures=FIGURES, run=run,
             check=check, run_batch=run_batch,
-            bounds=unit_bounds("val_accuracy", "test_accuracy", "train_accuracy")
+            bounds=unit_bounds("val_accuracy", "test_accuracy", "train_accuracy",
+                               "boundary_width")
             | {"gap": (-1.0, 1.0)})
 
 __all__ = ["TASK", "fit", "make_splits", "n_outputs", "predict_labels", "accuracy"]
