@@ -1,7 +1,7 @@
-"""How people and CI drive the suite: `nox -s tests`, `nox -s lint`, `nox -s quick`,
-`nox -s report`, `nox -s publish`, `nox -s bench`, and the regression watch CI runs:
-`nox -s speed` (the claimed speed-ups at half their goals, hot paths against the merge
-base) and `nox -s golden`
+"""How people and CI drive the suite: `nox -s tests` (`nox -s fast`: no slow tests),
+`nox -s lint`, `nox -s quick`, `nox -s report`, `nox -s publish`, `nox -s bench`, and the
+regression watch CI runs: `nox -s speed` (the claimed speed-ups at half their goals, hot
+paths against the merge base) and `nox -s golden`
 (every quick study's statistics against tests/golden/); by hand: `nox -s bench-compare`,
 `nox -s bench-history`.
 
@@ -25,8 +25,14 @@ PYTHON = sys.executable
 
 @nox.session
 def tests(session):
-    """The test suite (the README's test command)."""
+    """The whole test suite, as CI runs it (the README's test command)."""
     session.run(PYTHON, "-m", "pytest", "-q", *session.posargs)
+
+
+@nox.session
+def fast(session):
+    """The everyday loop: every test not marked slow (about a minute on 2 cores)."""
+    session.run(PYTHON, "-m", "pytest", "-q", "-m", "not slow", *session.posargs)
 
 
 @nox.session
@@ -123,23 +129,13 @@ def bench_compare(session):
 
 @nox.session(name="bench-history")
 def bench_history(session):
-    """asv over the last N commits of HEAD (`nox -s bench-history -- N`, default 10),
-    skipping those already measured, then `asv publish`: open .asv/html/index.html to see
-    each hot path over time (offline; `asv preview` serves it)."""
-    n = int(session.posargs[0]) if session.posargs else 10
+    """asv over the last N commits of HEAD (`nox -s bench-history -- N [asv run options,
+    e.g. -b GridEvaluation]`, default 10), skipping those already measured, then `asv
+    publish`: open .asv/html/index.html to see each hot path over time (offline; `asv
+    preview` serves it)."""
+    args = list(session.posargs)
+    n = int(args.pop(0)) if args and args[0].isdigit() else 10
     session.run(PYTHON, "-m", "asv", "machine", "--yes")
     session.run(PYTHON, "-m", "asv", "run", "--skip-existing-successful", "--show-stderr",
-                f"HEAD~{n}..HEAD", success_codes=[0, 2])
+                *args, f"HEAD~{n}..HEAD", success_codes=[0, 2])
     session.run(PYTHON, "-m", "asv", "publish")
-
-
-@nox.session
-def publish(session):
-    """Every shipped study in full into reports/publish.db, a verify sample, the report
-    (reports/site, findings on its index) and its manifest: `suite publish --workers 2`.
-    Arguments after `--` go to suite publish (e.g. `-- --quick`, `-- --workers 1`)."""
-    args = list(session.posargs)
-    if not any(a.startswith("--workers") for a in args):
-        args = ["--workers", "2", *args]
-    session.run(PYTHON, "-m", "suite", "publish", "--store", "reports/publish.db", "--out",
-                "reports/site", *args)

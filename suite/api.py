@@ -79,28 +79,41 @@ def open_store(store, create: bool = False):
 def run(study, store=None, *, quick: bool = False, seeds: int | None = None,
         device: str = "auto", workers: int = 1, threads: int = 1, executor: str = "local",
         scheduler: str | None = None, data_root: str | None = None, download: bool = False,
-        progress: bool = False, command: str = ""):
+        progress: bool = False, command: str = "", yes: bool = False,
+        replace_declaration: bool = False, announce=None):
     """Run the study's trials that are not in the store yet (each stored as it ends);
-    returns the run's summary (`.line()` is what `suite run` prints)."""
+    returns the run's summary (`.line()` is what `suite run` prints). A plan of more than
+    10,000 trials needs `yes`; a store holding another declaration under the study's name
+    is refused unless `replace_declaration` (which deletes that study's stored trials).
+    `announce(line)` gets the plan's size, then what will run and an estimate."""
+    from suite.running.environment import resolve_device
     from suite.running.executors import make_executor
     from suite.running.runner import run_study
+    from suite.study.planning import check_size
 
     study = _study(study, quick)
-    make_executor(executor, workers, scheduler)  # a bad choice is refused before the store
+    # Everything that can be refused is refused before the store is opened or created.
+    make_executor(executor, workers, scheduler)
+    resolve_device(device)
+    size = check_size(study, seeds, yes)
+    if announce is not None:
+        announce(size)
     with open_store(store, create=True) as s:
         return run_study(study, s, device=device, workers=workers, seeds=seeds,
                          threads=threads, executor=executor, scheduler=scheduler,
                          command=command or f"suite.run({study.name!r})", progress=progress,
-                         runtime={"data_root": data_root, "download": download or None})
+                         runtime={"data_root": data_root, "download": download or None},
+                         replace_declaration=replace_declaration, announce=announce)
 
 
 def _rows(store, study) -> list[dict]:
     """The study variant's stored trials computed by the plug-in code loaded now (after
     an edit, the trials of the older code stay stored but are not the study's results)."""
-    from suite import plugins
     from suite.running.runner import variant_of
+    from suite.study import plugin_loading as plugins
 
     variant = variant_of(study)
+    _same_declaration(store, study)
     stored = store.trials(study.name, variant)
     rows = [r for r in stored if not plugins.missing(r["config"])]
     if stored and not rows:
@@ -113,6 +126,21 @@ def _rows(store, study) -> list[dict]:
         raise SuiteError(f"The store {store.label} holds no {variant} trials of study "
                          f"'{study.name}'.{hint}")
     return rows
+
+
+def _same_declaration(store, study) -> None:
+    """Results of the study as declared: refused when the store ran another declaration
+    under its name (its trials would be shown as this one's)."""
+    import json
+
+    from suite.study.spec import differences
+
+    stored = store.declared(study.name)
+    diff = stored is not None and differences(stored, json.loads(json.dumps(study.declaration)))
+    if diff:
+        raise SuiteError(f"The store {store.label} holds study '{study.name}' with another "
+                         f"declaration ({'; '.join(diff[:3])}); give the file it was run from, "
+                         "or run this one under another name.")
 
 
 def trials(study, store=None, *, quick: bool = False) -> pd.DataFrame:
@@ -137,20 +165,22 @@ def summary(study, store=None, *, quick: bool = False) -> pd.DataFrame:
 
 
 def results(study, store=None, *, quick: bool = False) -> pd.DataFrame:
-    """Per configuration (plan order): the axis labels, n seeds, diverged count, and per
-    metric its mean, std, 95% Student t interval (`<m>_low`, `<m>_high`) and the number
-    of seeds where it is defined, then the most common diagnosis."""
+    """Per configuration (plan order): the axis labels, n seeds, diverged and stalled
+    counts, and per metric its mean, std, 95% interval (`<m>_low`, `<m>_high`: Student t,
+    on the logit scale for a metric with declared bounds; `<m>_interval` names the
+    method) and the number of seeds where it is defined, then the most common diagnosis."""
     from suite import analysis
 
     study = _study(study, quick)
     frame = trials(study, store)
     axes = [a.name for a in study.axes]
-    stats = analysis.seed_stats(frame, axes, study.metrics)
+    stats = analysis.seed_stats(frame, axes, study.metrics, dict(study.task.bounds))
     wide = analysis.summary(frame, axes, [])
     for m in study.metrics:
         part = stats[stats["metric"] == m].reset_index(drop=True)
         for col, name in (("mean", "mean"), ("std", "std"), ("ci_low", "low"),
-                          ("ci_high", "high"), ("defined", "defined")):
+                          ("ci_high", "high"), ("interval", "interval"),
+                          ("defined", "defined")):
             wide[f"{m}_{name}"] = part[col].to_numpy()
     if "diagnosis" in wide.columns:
         wide["diagnosis"] = wide.pop("diagnosis")
@@ -179,9 +209,21 @@ def render_report(store=None, out: str | os.PathLike = "reports/site",
     path of its index.html."""
     from suite.report import build_site
 
+    _check_out_folder(out)
     with open_store(store) as s:
         build_site(s, out, studies)
     return Path(out) / "index.html"
+
+
+def _check_out_folder(out) -> None:
+    """`out` must be a folder, or a path where one can be made (no file on the way)."""
+    for p in (Path(out), *Path(out).parents):
+        if p.exists():
+            if not p.is_dir():
+                what = "is" if p == Path(out) else f"is inside {p}, which is"
+                raise SuiteError(f"--out {out} {what} a file, not a folder; give a folder "
+                                 "for the report.")
+            return
 
 
 def verify_store(store=None, *, study: str | None = None, sample: int | None = None,

@@ -10,7 +10,6 @@ import sys
 from suite import __version__
 from suite.errors import SuiteError
 from suite.running.executors import EXECUTORS, SCHEDULER_ENV
-from suite.study import shipped
 
 FORMATS = ("table", "csv", "json")
 
@@ -50,6 +49,11 @@ def _parser() -> argparse.ArgumentParser:
                      "the MNIST test set shipped with the suite")
     run.add_argument("--download", action="store_true",
                      help="let tasks fetch missing data files (needs internet)")
+    run.add_argument("--yes", action="store_true", help="run a plan of more than "
+                     "10,000 trials (refused without it)")
+    run.add_argument("--replace-declaration", action="store_true",
+                     help="the store holds this study's name with another declaration: "
+                     "delete its stored trials and keep this declaration (refused without it)")
     res = sub.add_parser("results", help="per-configuration statistics over seeds")
     res.add_argument("study")
     _store_arg(res)
@@ -131,6 +135,14 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as e:
         if not _store_lost(e):
             raise
+        if _read_only(e):
+            from suite.store import hide_password
+
+            where = f" {hide_password(str(args.store))}" if hasattr(args, "store") else ""
+            print(f"suite: error: the store{where} is read-only ({_first_line(e)}): make it "
+                  "writable, or point --store at another file; trials committed before are "
+                  "kept.", file=sys.stderr)
+            return 2
         print(f"suite: error: the store stopped answering ({_first_line(e)}); the trials "
               "committed before are kept: check the database, then run the same command "
               "again to resume.", file=sys.stderr)
@@ -147,13 +159,20 @@ def _store_lost(error: Exception) -> bool:
     return isinstance(error, exc.OperationalError | exc.InterfaceError)
 
 
+def _read_only(error: Exception) -> bool:
+    text = str(getattr(error, "orig", None) or error).lower()
+    return "readonly" in text or "read-only" in text or "read only" in text
+
+
 def _first_line(error: Exception) -> str:
     text = str(getattr(error, "orig", None) or error).strip()
     return text.splitlines()[0] if text else type(error).__name__
 
 
 def cmd_list(args) -> int:
-    from suite import plugins, tasks
+    from suite import tasks
+    from suite.study import plugin_loading as plugins
+    from suite.study import shipped
 
     print("Studies:")
     for name in shipped.names():
@@ -173,13 +192,14 @@ def cmd_list(args) -> int:
 
 
 def cmd_show(args) -> int:
+    from suite.study import shipped
     from suite.study.planning import plan
 
     study = shipped.load(args.study, quick=args.quick)
     print(f"{study.name}{' (quick)' if study.quick else ''}: {study.description}")
     print(f"source:     {study.source}")
     print(f"task:       {study.task.name} - {study.task.description}")
-    from suite import plugins
+    from suite.study import plugin_loading as plugins
 
     if plugins.is_plugin_task(study.task.name):
         print(f"plug-in:    {plugins.describe('task', study.task.name)}")
@@ -205,14 +225,21 @@ def cmd_show(args) -> int:
 
 def cmd_run(args) -> int:
     from suite import api
+    from suite.study import shipped
 
     summary = api.run(shipped.load(args.study, quick=args.quick), args.store,
                       seeds=args.seeds, device=args.device, workers=args.workers,
                       threads=args.threads, executor=args.executor, scheduler=args.scheduler,
                       data_root=args.data_root, download=args.download,
-                      progress=not args.no_progress, command=_command_line())
+                      progress=not args.no_progress, command=_command_line(), yes=args.yes,
+                      replace_declaration=args.replace_declaration, announce=_announce)
     print(summary.line())
     return 0
+
+
+def _announce(line: str) -> None:
+    """What a run will do, on stdout before it starts (errors alone go to stderr)."""
+    print(line, flush=True)
 
 
 def _command_line() -> str:
@@ -225,6 +252,7 @@ def _command_line() -> str:
 
 def cmd_results(args) -> int:
     from suite import api
+    from suite.study import shipped
 
     study = shipped.load(args.study, quick=args.quick)
     with api.open_store(args.store) as s:
@@ -258,12 +286,12 @@ WIDTH = 100  # the compact table fits a terminal this wide
 
 def compact(frame, axes: list[str], metrics) -> str:
     """Per configuration: its labels, each metric as `mean [low, high]` (3 significant
-    digits; the 95% t interval), n, diverged, the diagnosis. Columns that do not fit in
+    digits; the 95% interval), n, diverged, stalled, the diagnosis. Columns that do not fit in
     WIDTH characters go to a further block, which repeats the labels."""
     columns = [(a, [str(v) for v in frame[a]]) for a in axes]
     cells = [(m, [_interval(r[f"{m}_mean"], r[f"{m}_low"], r[f"{m}_high"])
                   for _, r in frame.iterrows()]) for m in metrics]
-    cells += [(c, [str(v) for v in frame[c]]) for c in ("n", "diverged", "diagnosis")
+    cells += [(c, [str(v) for v in frame[c]]) for c in ("n", "diverged", "stalled", "diagnosis")
               if c in frame.columns]
     blocks, block = [], []
     for col in cells:
@@ -273,7 +301,9 @@ def compact(frame, axes: list[str], metrics) -> str:
         block.append(col)
     blocks.append(block)
     text = "\n\n".join(_lines(columns + b) for b in blocks)
-    return text + "\nmean [95% t interval] over seeds; --wide: means and stds; --format csv|json."
+    return text + ("\nmean [95% interval] over seeds: Student t, on the logit scale for a bounded "
+                   "metric (accuracies, shares);\n--wide: means, stds and each interval's "
+                   "method; --format csv|json.")
 
 
 def _width(columns) -> int:

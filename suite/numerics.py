@@ -7,8 +7,12 @@ torch 2.9 replaced the float32 precision switches (`torch.set_float32_matmul_pre
 "bf16" or "none" (follow the parent; "none" all the way up means IEEE float32), and reading a
 node gives the value it resolves to. The old switches still exist and write the same tree,
 but reading one after a new-style write raises ("a mix of the legacy and new APIs"), and the
-public setter of `torch.backends.mkldnn.fp32_precision` writes the root, not mkldnn's node.
-Everything in the suite that reads or sets these settings goes through this module:
+public setter of `torch.backends.mkldnn.fp32_precision` writes the root, not mkldnn's node
+(so the nodes are read and written here through `torch._C`'s getter and setter, which every
+public attribute wraps). Sources: torch's MKLDNN backend notes ("Starting in PyTorch 2.9"),
+the design in pytorch/pytorch#125888 (the tree, "none" overridden by the parent); what
+torch 2.14.1 actually does is pinned by tests/test_numerics.py. Everything in the suite
+that reads or sets these settings goes through this module:
 
 - `precision(backend, op)`: what float32 `op`s on `backend` use now ("ieee", "tf32", "bf16");
 - `set_precision(backend, op, value)`: change one, through whichever API this torch has;
@@ -219,3 +223,15 @@ def trial_record() -> dict:
     with trial_settings(torch.get_num_threads()):
         now = snapshot()
         return {"fp32_precision": precisions(), **{k: now[k] for k in TRIAL}}
+
+
+def describe(record: dict | None) -> str:
+    """A `trial_record` in one line, for people ("not recorded" for runs of older suites)."""
+    if not record:
+        return "not recorded"
+    fp32 = record.get("fp32_precision", {})
+    values = set(fp32.values())
+    precision = (f"float32 {values.pop()} everywhere" if len(values) == 1 else
+                 "float32 " + ", ".join(f"{k} {v}" for k, v in sorted(fp32.items())))
+    flags = ", ".join(f"{k} {v}" for k, v in sorted(record.items()) if k != "fp32_precision")
+    return f"{precision}; {flags}"

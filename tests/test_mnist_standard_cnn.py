@@ -50,7 +50,7 @@ def test_the_cnn_trains_on_generated_digits(tmp_path):
 def test_too_many_conv_blocks_are_refused():
     raw = {"name": "m", "task": {"kind": "mnist", "architecture": "cnn"},
            "scientific": {"conv_filters": [[8, 8, 8, 8]]}}
-    with pytest.raises(DeclarationError, match="a list of 1 to 3 positive integers"):
+    with pytest.raises(DeclarationError, match="a list of 1 to 3 integers in"):
         spec.parse(raw, "m.toml")
 
 
@@ -64,6 +64,7 @@ def full_size(tmp_path_factory):
     return root
 
 
+@pytest.mark.slow
 def test_the_standard_split_reads_60000_and_10000_digits(full_size):
     s = mnist_data.load_split(full_size, "standard", [1, 2])
     assert s.info["mode"] == "standard" and s.info["partition_seed"] is None

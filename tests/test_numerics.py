@@ -168,3 +168,13 @@ def test_trial_record_is_what_trials_run_with():
     with numerics.preserved():
         user_reduces_everything()
         assert numerics.trial_record() == record
+
+
+def test_describe_says_what_a_record_holds_in_one_line():
+    record = numerics.trial_record()
+    assert numerics.describe(record) == ("float32 ieee everywhere; cudnn_benchmark False, "
+                                         "cudnn_deterministic True, default_dtype float32, "
+                                         "mkldnn_enabled True")
+    record["fp32_precision"]["cuda.conv"] = "tf32"
+    assert numerics.describe(record).startswith("float32 cuda.conv tf32, cuda.matmul ieee, ")
+    assert numerics.describe(None) == "not recorded"

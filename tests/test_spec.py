@@ -120,7 +120,9 @@ def test_a_key_both_fixed_and_varied_is_refused(tmp_path):
 
 def test_quick_variant_is_validated_too(tmp_path):
     msg = error_of(tmp_path, BASE + "\n[quick]\nfixed = { epochs = 0 }\n")
-    assert "'fixed.epochs'" in msg and "an integer >= 1" in msg and "Got 0 instead." in msg
+    # the key as the file spells it: the value to fix is in [quick], not in [fixed]
+    assert "the 'quick.fixed.epochs' value" in msg and "an integer in [1, 100000]" in msg
+    assert "Got 0 instead." in msg
 
 
 def test_quick_variant_replaces_named_axes_only(tmp_path):

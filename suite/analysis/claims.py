@@ -115,7 +115,7 @@ def parse(raw, check, study) -> tuple[Claim, ...]:
 
 def _claim(check, study, where: str, c: dict) -> Claim:
     kind = c.get("kind")
-    if kind not in KIND_KEYS:
+    if not isinstance(kind, str) or kind not in KIND_KEYS:
         check.fail(f"{where}.kind", f"one of {', '.join(repr(k) for k in KIND_KEYS)}", kind)
     check.unknown_keys(c, COMMON_KEYS + KIND_KEYS[kind], f"{where}.")
     for key in ("claim", "source"):

@@ -24,9 +24,17 @@ def resolve_device(name: str = "auto") -> torch.device:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name not in ("cpu", "cuda") and not name.startswith("cuda:"):
         raise SuiteError(f"The device must be 'auto', 'cpu' or 'cuda'. Got {name!r} instead.")
+    index = name.partition(":")[2]
+    if index and not index.isdigit():
+        raise SuiteError(f"The device must be 'cuda' or 'cuda:N' with N a number. Got {name!r} "
+                         "instead.")
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise SuiteError(f"The device {name!r} was asked for, but this torch "
                          f"({torch.__version__}) sees no CUDA device. Use --device cpu.")
+    if index and int(index) >= torch.cuda.device_count():
+        raise SuiteError(f"The device {name!r} was asked for, but this machine has "
+                         f"{torch.cuda.device_count()} CUDA device(s) (cuda:0 to "
+                         f"cuda:{torch.cuda.device_count() - 1}).")
     return torch.device(name)
 
 

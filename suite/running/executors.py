@@ -25,6 +25,7 @@ import os
 from concurrent.futures import ProcessPoolExecutor, as_completed
 
 from suite.errors import SuiteError, UnknownNameError, did_you_mean
+from suite.parent_watch import die_with_parent
 
 SCHEDULER_ENV = "SUITE_DASK_SCHEDULER"
 CONNECT_TIMEOUT = 10.0  # seconds to reach a scheduler before saying it is not there
@@ -77,7 +78,8 @@ class ProcessExecutor(SerialExecutor):
 
     def map(self, fn, items):
         ctx = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(self.workers, mp_context=ctx) as pool:
+        with ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=die_with_parent,
+                                 initargs=(os.getpid(),)) as pool:
             futures = [pool.submit(fn, item) for item in items]
             try:
                 for f in as_completed(futures):

@@ -8,6 +8,7 @@ driver writes to the store, so a lost worker can never leave a half-written tria
 import contextlib
 import dataclasses
 import functools
+import json
 import os
 import socket
 import sys
@@ -17,13 +18,15 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from suite import __version__, numerics, plugins, tasks
-from suite.errors import RunFailed
+from suite import __version__, numerics
+from suite.errors import PluginError, RunFailed, SuiteError
 from suite.running import environment
+from suite.running.compare import compare_batch
 from suite.running.executors import TasksFailed, make_executor, summarise_error
 from suite.store import Store, now
+from suite.study import plugin_loading as plugins
 from suite.study.planning import TrialSpec, canonical, plan
-from suite.study.spec import Study
+from suite.study.spec import Study, differences
 from suite.tasks.base import TrialContext, takes_context
 
 
@@ -59,7 +62,7 @@ def execute_group(jobs: list[Job]) -> list[tuple[dict, dict, dict]]:
     started, t0 = now(), time.perf_counter()
     for ref in first.plugin_files:
         plugins.load_reference(ref)
-    task = tasks.get(first.spec.config["task"])
+    task = plugins.get_task(first.spec.config["task"])
     config = with_runtime(task, first.spec.config, first.runtime)
     # The trial's own numeric settings (IEEE float32, ...: numerics.TRIAL), whatever this
     # process had set; the process gets its own back afterwards.
@@ -81,14 +84,14 @@ def _check_contract(task, config, jobs: list[Job], outcomes, device) -> None:
     """A plug-in task's outcomes honour the contract (`suite.plugins.TASK_CONTRACT`); on
     the run's first batched group, seed 0 of it is also run alone and compared."""
     if len(outcomes) != len(jobs):
-        raise plugins.PluginError(f"The plug-in task '{task.name}' breaks the task contract: "
+        raise PluginError(f"The plug-in task '{task.name}' breaks the task contract: "
                                   f"run_batch gave {len(outcomes)} outcomes for {len(jobs)} "
                                   "seeds.")
     for outcome in outcomes:
         plugins.check_outcome(task, outcome)
     if len(jobs) > 1 and jobs[0].check_batch:
         alone = task.run(config, jobs[0].spec.seeds, device)
-        plugins.compare_batch(task, outcomes[0], alone, jobs[0].spec.seeds.index)
+        compare_batch(task, outcomes[0], alone, jobs[0].spec.seeds.index)
 
 
 def _record(job: Job, outcome, started: str, finished: str, wall: float, device):
@@ -113,7 +116,7 @@ def group_jobs(jobs: list[Job], batch: bool, workers: int = 1) -> list[list[Job]
     until every worker has one. `batch` False gives one trial per group."""
     groups: dict = {}
     for j in jobs:
-        can = batch and tasks.get(j.spec.config["task"]).run_batch is not None
+        can = batch and plugins.get_task(j.spec.config["task"]).run_batch is not None
         groups.setdefault(j.spec.config_hash if can else j.spec.trial_id, []).append(j)
     out = [g[i:i + MAX_GROUP] for g in groups.values() for i in range(0, len(g), MAX_GROUP)]
     while len(out) < workers and max(map(len, out), default=1) > 1:
@@ -147,7 +150,8 @@ def variant_of(study: Study) -> str:
 def run_study(study: Study, store: Store, *, device: str = "auto", workers: int = 1,
               seeds: int | None = None, threads: int = 1, executor: str = "local",
               scheduler: str | None = None, command: str = "", progress: bool = False,
-              runtime: dict | None = None) -> RunSummary:
+              runtime: dict | None = None, replace_declaration: bool = False,
+              announce=None) -> RunSummary:
     """Run every trial of `study` not yet in `store`; each is committed as it finishes.
     `executor` names one of `suite.running.executors.EXECUTORS` (`scheduler`: the dask
     scheduler's address). `runtime` holds run-time settings (e.g. data_root) for tasks
@@ -155,17 +159,24 @@ def run_study(study: Study, store: Store, *, device: str = "auto", workers: int 
     (`Store.checkpoint_dir`), and tasks that keep an Optuna study get `optuna_url`, the
     store's own database, when the store is on a server (there the study can be resumed
     from any machine). Raises RunFailed when trials failed on their workers (the others
-    are stored)."""
+    are stored). A store keeps one declaration per study name: another one is refused
+    (`check_declaration`) unless `replace_declaration`, which deletes the study's stored
+    trials first. `announce(line)`, when given, gets what will run and an estimate of how
+    long, before anything runs."""
     dev = environment.resolve_device(device)  # fail before any work on a bad device
     pool = make_executor(executor, workers, scheduler)  # a bad name or flag, likewise
     variant = variant_of(study)
     runtime = {"checkpoint_dir": store.checkpoint_dir,
                "optuna_url": store.optuna_url() if store.is_server else None, **(runtime or {})}
     with store.study_lock(study.name):
+        check_declaration(study, store, replace=replace_declaration)
         trials = plan(study, seeds)
         done = store.finished_ids(study.name, variant)
         pending = [t for t in trials if t.trial_id not in done]
         summary = RunSummary(study.name, variant, len(trials), len(trials) - len(pending))
+        if announce is not None:
+            announce(estimate(store, study.name, variant, len(pending), summary.skipped,
+                              workers if executor == "dask" else pool.slots))
         _prepare(study.task, pending, runtime)
         # A cluster is only reached (and its workers checked) when there is work for it.
         with pool if pending else contextlib.nullcontext(pool):
@@ -186,6 +197,53 @@ def run_study(study: Study, store: Store, *, device: str = "auto", workers: int 
                 groups[0][0] = dataclasses.replace(groups[0][0], check_batch=True)
             _drive(pool, groups, store, summary, run_id, progress)
     return summary
+
+
+def estimate(store: Store, study: str, variant: str, pending: int, skipped: int,
+             slots: int) -> str:
+    """'N to run, M already stored' and how long the N may take: the mean wall time of this
+    study's stored trials (this variant's, else any variant's) x N / slots."""
+    head = f"{pending:,} to run, {skipped:,} already in the store"
+    if not pending:
+        return head + "."
+    mean, n, which = store.mean_wall_time(study, variant)
+    if mean is None:
+        return (f"{head}; no estimate yet (no trial of '{study}' is stored: the progress bar "
+                "shows the pace once trials finish).")
+    seconds = mean * pending / max(1, slots)
+    return (f"{head}; estimate ~{_duration(seconds)} ({mean:.2f} s a trial, the mean of "
+            f"{n} stored {which} trial(s), on {slots} slot(s)).")
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def check_declaration(study: Study, store: Store, *, replace: bool = False) -> None:
+    """Refuse `study` when the store holds a different declaration under its name: their
+    trials would be merged into one set of statistics. `replace` deletes the stored study
+    (trials, runs, declaration) instead, and says so."""
+    stored = store.declared(study.name)
+    if stored is None:
+        return
+    diff = differences(stored, json.loads(json.dumps(study.declaration)))
+    if not diff:
+        return
+    shown = "; ".join(diff[:3]) + (f"; and {len(diff) - 3} more" if len(diff) > 3 else "")
+    if replace:
+        n = store.forget_study(study.name)
+        print(f"suite: replaced the stored declaration of study '{study.name}' ({shown}); "
+              f"its {n} stored trial(s) were deleted.", file=sys.stderr)
+        return
+    raise SuiteError(f"The store {store.label} already holds a study named '{study.name}' "
+                     f"with another declaration ({shown}), and its trials would be mixed "
+                     "with this one's: give this study another name, use another --store, or "
+                     "pass --replace-declaration to delete the stored trials of "
+                     f"'{study.name}' and keep this declaration.")
 
 
 def _source(study: Study) -> str:

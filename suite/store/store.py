@@ -29,6 +29,7 @@ import fcntl
 import hashlib
 import json
 import os
+import re
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -139,6 +140,7 @@ class Store:
             self.engine = base.execution_options(schema_translate_map={None: PG_SCHEMA})
         else:
             _refuse_foreign_bytes(self.path, create)
+            _refuse_hard_links(self.path)
             base = self.engine = _sqlite_engine(self._url)
         self._base = base
         try:
@@ -149,6 +151,7 @@ class Store:
         except BaseException:
             base.dispose()
             raise
+        self.mark_killed_runs()
 
     def _unusable(self, e: exc.DBAPIError) -> str:
         if self.is_server and (e.connection_invalidated or isinstance(e, exc.OperationalError)):
@@ -214,7 +217,13 @@ class Store:
             if "meta" in tables else {}
         if meta.get("app") != APP:
             raise StoreError(self._foreign(tables))
-        return int(meta.get("schema_version", 0))
+        version = meta.get("schema_version", "0")
+        if not re.fullmatch(r"[0-9]{1,9}", version):
+            raise StoreError(f"The store {self.label} is damaged: its meta row "
+                             f"'schema_version' holds {version[:40]!r}, not a version number; "
+                             "restore it from a copy, or point --store at another "
+                             + ("database." if self.is_server else "file."))
+        return int(version)
 
     def _foreign(self, tables: set[str]) -> str:
         names = ", ".join(sorted(tables))
@@ -320,7 +329,8 @@ class Store:
         count, by seed index then id)."""
         rows = self._read(sa.select(TRIALS).where(TRIALS.c.study == study,
                                                   TRIALS.c.variant == variant))
-        out = [_decode(dict(r._mapping)) for r in rows]
+        out = [_decode(dict(r._mapping), self.label, f"trials row {r.trial_id!r}")
+               for r in rows]
         return sorted(out, key=lambda r: (r["plan_index"], r["seed_index"], r["trial_id"]))
 
     def curves(self, trial_id: str) -> dict[str, list[float | None]]:
@@ -344,7 +354,43 @@ class Store:
         """The declaration stored by the last run of a study variant, as parsed from TOML."""
         rows = self._read(sa.select(STUDIES.c.declaration).where(
             STUDIES.c.name == study, STUDIES.c.variant == variant))
-        return json.loads(rows[0][0]) if rows else None
+        return self._json(rows[0][0], f"studies row ({study!r}, {variant!r}), column "
+                          "declaration") if rows else None
+
+    def mean_wall_time(self, study: str, variant: str) -> tuple[float | None, int, str]:
+        """(mean wall time, count, which) of the study's stored trials: this variant's,
+        else every variant's; (None, 0, '') when none is stored."""
+        for which, where in ((variant, TRIALS.c.variant == variant), ("", sa.true())):
+            row = self._read(sa.select(sa.func.avg(TRIALS.c.wall_time), sa.func.count())
+                             .where(TRIALS.c.study == study, where))[0]
+            if row[1]:
+                return float(row[0]), int(row[1]), which or "(all variants)"
+        return None, 0, ""
+
+    def declared(self, study: str) -> dict | None:
+        """The declaration `study` is stored under (any variant: both store the file's
+        whole declaration), or None when the store has never run it."""
+        rows = self._read(sa.select(STUDIES.c.variant, STUDIES.c.declaration, STUDIES.c.updated)
+                          .where(STUDIES.c.name == study))
+        if not rows:
+            return None
+        variant, text, _ = max(rows, key=lambda r: r[2])
+        return self._json(text, f"studies row ({study!r}, {variant!r}), column declaration")
+
+    def _json(self, text: str, where: str):
+        return _loads(text, self.label, where)
+
+    def forget_study(self, study: str) -> int:
+        """Delete every trial (curves, blobs), run and declaration of `study`; returns how
+        many trials were deleted. Only for a run that replaces the declaration on purpose."""
+        ids = sa.select(TRIALS.c.trial_id).where(TRIALS.c.study == study)
+        with self._write() as conn:
+            for table in (CURVES, BLOBS):
+                conn.execute(sa.delete(table).where(table.c.trial_id.in_(ids)))
+            n = conn.execute(sa.delete(TRIALS).where(TRIALS.c.study == study)).rowcount
+            conn.execute(sa.delete(RUNS).where(RUNS.c.study == study))
+            conn.execute(sa.delete(STUDIES).where(STUDIES.c.name == study))
+        return n
 
     def variants(self, study: str) -> list[str]:
         rows = self._read(sa.select(TRIALS.c.variant).where(TRIALS.c.study == study).distinct())
@@ -357,7 +403,32 @@ class Store:
 
     def runs(self, study: str) -> list[dict]:
         rows = self._read(sa.select(RUNS).where(RUNS.c.study == study).order_by(RUNS.c.run_id))
-        return [_decode(dict(r._mapping)) for r in rows]
+        return [_decode(dict(r._mapping), self.label, f"runs row {r.run_id}") for r in rows]
+
+    def mark_killed_runs(self) -> list[int]:
+        """Mark `killed` every run still `running` whose driver is gone: its study lock is
+        free (the lock dies with the process that held it). Returns their ids. Done by
+        every command that opens the store; skipped quietly where the store cannot be
+        written (read-only) or the lock cannot be taken (another driver holds it)."""
+        try:
+            rows = self._read(sa.select(RUNS.c.run_id, RUNS.c.study)
+                              .where(RUNS.c.status == "running"))
+        except exc.DBAPIError:
+            return []
+        killed = []
+        for study in sorted({r.study for r in rows}):
+            try:
+                with self.study_lock(study), self._write() as conn:
+                    # status still 'running' under the lock: a run that finished meanwhile
+                    # wrote 'finished' before it let the lock go.
+                    ids = [r.run_id for r in rows if r.study == study]
+                    done = conn.execute(sa.update(RUNS).where(
+                        RUNS.c.run_id.in_(ids), RUNS.c.status == "running")
+                        .values(status="killed").returning(RUNS.c.run_id)).all()
+                    killed += [r[0] for r in done]
+            except (StoreError, OSError, exc.DBAPIError):
+                continue
+        return sorted(killed)
 
     # -- one writer per study --------------------------------------------------------------
     @contextmanager
@@ -374,8 +445,10 @@ class Store:
 
     @contextmanager
     def _file_lock(self, study: str):
-        """An OS lock (flock) on `<store>.locks/<study>`."""
-        folder = self.path.with_name(self.path.name + ".locks")
+        """An OS lock (flock) on `<store>.locks/<study>`, beside the store file's real path
+        (symbolic links resolved), so that every name of one file takes the same lock;
+        a file with several hard links is refused when the store is opened."""
+        folder = lock_folder(self.path)
         folder.mkdir(exist_ok=True)
         with open(folder / study, "a+b") as f:
             try:
@@ -410,11 +483,44 @@ def _none_if_nan(v):
 JSON_COLUMNS = ("labels", "config", "seeds", "metrics", "artifacts", "environment")
 
 
-def _decode(row: dict) -> dict:
+def _decode(row: dict, store: str, where: str) -> dict:
+    """The row with its JSON columns parsed; a column that is not JSON is a StoreError
+    naming the store, the row and the column."""
     for k in JSON_COLUMNS:
         if k in row and isinstance(row[k], str):
-            row[k] = json.loads(row[k])
+            row[k] = _loads(row[k], store, f"{where}, column {k}")
     return row
+
+
+def _loads(text: str, store: str, where: str):
+    try:
+        return json.loads(text)
+    except (ValueError, TypeError) as e:
+        raise StoreError(f"The store {store} is damaged: its {where} is not valid JSON "
+                         f"({e}); restore it from a copy, or point --store at another "
+                         "file.") from None
+
+
+def lock_folder(path: Path) -> Path:
+    """Where the study locks of the SQLite store `path` live: `<real path>.locks`."""
+    real = Path(os.path.realpath(path))
+    return real.with_name(real.name + ".locks")
+
+
+def _refuse_hard_links(path: Path) -> None:
+    """SQLite finds a database's journal, WAL and locks by the name it was opened with:
+    two names (hard links) of one file are two databases to it, and writers through both
+    would corrupt it (sqlite.org/howtocorrupt.html, 2.5); so would the suite's study lock,
+    which is kept beside the name."""
+    try:
+        links = path.stat().st_nlink
+    except FileNotFoundError:
+        return
+    if links > 1:
+        raise StoreError(f"{path} has {links} hard links (names); SQLite cannot lock one "
+                         "file opened through several names, so this store could be "
+                         "corrupted: remove the other links (or copy the file), then run "
+                         "again.")
 
 
 def _refuse_foreign_bytes(path: Path, create: bool):

@@ -7,14 +7,13 @@ store (resume), and a changed value, seed or suite version makes a new trial ins
 reusing an old one.
 """
 
-import hashlib
-import itertools
-import json
+import math
 from dataclasses import dataclass
 
 from suite import __version__
+from suite.identity import canonical, checkpoint_key, digest, stable_config  # noqa: F401
 from suite.seeding import TrialSeeds, derive
-from suite.study.spec import Study
+from suite.study.spec import Study, grid
 
 
 @dataclass(frozen=True)
@@ -28,32 +27,38 @@ class TrialSpec:
     trial_id: str
 
 
-def canonical(obj) -> str:
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), allow_nan=False)
+# A plan above CONFIRM_TRIALS trials runs only with `suite run --yes`; one above
+# MAX_TRIALS is refused (planning alone would take minutes).
+CONFIRM_TRIALS = 10_000
+MAX_TRIALS = 1_000_000
 
 
-def digest(obj, n: int = 16) -> str:
-    return hashlib.sha256(canonical(obj).encode()).hexdigest()[:n]
+def count(study: Study, seeds: int | None = None) -> int:
+    """How many trials `plan(study, seeds)` holds, without building them."""
+    return math.prod(len(a.values) for a in study.axes) * (study.seeds if seeds is None
+                                                            else seeds)
 
 
-def grid(study: Study):
-    """Yield (labels, config) for every point of the product of the scientific axes."""
-    from suite import plugins  # (it pulls in the figures' matplotlib
+def check_size(study: Study, seeds: int | None = None, yes: bool = False) -> str:
+    """The plan's size in words ('x (full): 12 trials planned (...)'); a plan above
+    CONFIRM_TRIALS needs `yes`, one above MAX_TRIALS (or seeds above the declaration's
+    bound, spec.MAX_SEEDS) is refused."""
+    from suite.errors import SuiteError
+    from suite.study.spec import MAX_SEEDS
 
-    base = {"task": study.task.name, **study.task.defaults(), **study.fixed}
-    for combo in itertools.product(*(axis.values for axis in study.axes)):
-        config = dict(base)
-        for v in combo:
-            config.update(v.settings)
-        stamps = plugins.stamps(study.task, config)
-        if stamps:  # the plug-in code that computes this config is part of its identity
-            config["plugins"] = stamps
-        yield {a.name: v.label for a, v in zip(study.axes, combo, strict=True)}, config
-
-
-def stable_config(config: dict, runtime=()) -> dict:
-    """The config without its run-time settings (see `Task.runtime`)."""
-    return {k: v for k, v in config.items() if k not in runtime}
+    if seeds is not None and seeds > MAX_SEEDS:
+        raise SuiteError(f"--seeds must be at most {MAX_SEEDS:,}. Got {seeds:,} instead.")
+    n = count(study, seeds)
+    shape = " x ".join(str(len(a.values)) for a in study.axes)
+    words = (f"{study.name} ({'quick' if study.quick else 'full'}): {n:,} trials planned "
+             f"({shape} configurations x {seeds or study.seeds} seeds)")
+    if n > MAX_TRIALS:
+        raise SuiteError(f"{words}, more than the {MAX_TRIALS:,} a run may plan; use fewer "
+                         "seeds or axis values.")
+    if n > CONFIRM_TRIALS and not yes:
+        raise SuiteError(f"{words}, more than {CONFIRM_TRIALS:,}: pass --yes to run them, or "
+                         "use fewer seeds or axis values.")
+    return words + "."
 
 
 def identity(study: str, quick: bool, config: dict, seeds: TrialSeeds, runtime=(),
@@ -62,12 +67,6 @@ def identity(study: str, quick: bool, config: dict, seeds: TrialSeeds, runtime=(
     out), seeds and suite version."""
     return digest({"study": study, "quick": quick, "config": stable_config(config, runtime),
                    "seeds": seeds.as_dict(), "suite": version}, 24)
-
-
-def checkpoint_key(config: dict, seeds: TrialSeeds, runtime=()) -> str:
-    """A name for a trial's resumable scratch state (e.g. an Optuna journal)."""
-    return digest({"config": stable_config(config, runtime), "seeds": seeds.as_dict(),
-                   "suite": __version__}, 24)
 
 
 def plan(study: Study, seeds: int | None = None) -> list[TrialSpec]:

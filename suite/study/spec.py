@@ -49,6 +49,10 @@ expected and what was given.
 
 import copy
 import dataclasses
+import datetime
+import itertools
+import json
+import math
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -58,6 +62,7 @@ from typing import Any
 from suite import tasks
 from suite.analysis import claims
 from suite.errors import DeclarationError, SuiteError, did_you_mean
+from suite.study import plugin_loading as plugins
 from suite.tasks.base import Task
 
 TOP_KEYS = ("name", "description", "task", "fixed", "scientific", "nuisance", "metrics",
@@ -66,6 +71,17 @@ NUISANCE_KEYS = ("seeds", "root_seed", "search")
 REFERENCE_KEYS = ("metric", "source", "values")
 QUICK_KEYS = ("seeds", "fixed", "scientific", "search")
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]*$")
+# A study's name is a file name in reports, lock folders and checkpoints, with suffixes
+# (`.quick`, `-tpe`) added: 100 characters stays far below the usual 255-byte limit.
+MAX_NAME = 100
+# Upper bounds of a study's size, refused at validation (before any store or compute):
+# far above every shipped study, low enough that a typo cannot plan for minutes.
+MAX_SEEDS = 10_000
+MAX_AXIS_VALUES = 1_000
+MAX_GRID_POINTS = 100_000
+# A TOML integer is 64-bit by the TOML standard (tomllib reads any size), and the store
+# keeps integers in 64-bit columns.
+INT64 = (-(2**63), 2**63 - 1)
 
 
 @dataclass(frozen=True)
@@ -113,12 +129,22 @@ class Study:
 class _Checker:
     """Raises DeclarationError in the one sentence shape for one file and study."""
 
-    def __init__(self, source: str, study: str):
+    def __init__(self, source: str, study: str, renames: dict[str, str] | None = None):
         self.source, self.study = source, study
+        # Keys of the merged quick variant that the file sets in [quick]:
+        # 'fixed.epochs' -> 'quick.fixed.epochs', so that errors name the line to fix.
+        self.renames = renames or {}
         self.base, self.files = Path("."), []  # where plug-in files are; those loaded
 
+    def where(self, key: str) -> str:
+        """`key` as the file spells it (see `renames`)."""
+        for merged, written in self.renames.items():
+            if key == merged or key.startswith((merged + ".", merged + "[")):
+                return written + key[len(merged):]
+        return key
+
     def fail(self, key: str, expected: str, given, hint: str = ""):
-        err = DeclarationError(self.source, self.study, key, expected, given)
+        err = DeclarationError(self.source, self.study, self.where(key), expected, given)
         if hint:
             err.args = (err.args[0] + hint,)
         raise err
@@ -141,12 +167,30 @@ def load_file(path: str | Path, *, quick: bool = False) -> Study:
     """Parse and validate the declaration at `path` (its quick variant when `quick`)."""
     path = Path(path)
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise SuiteError(f"No study file at {path}.") from None
+        raw = tomllib.loads(read_text(path))
     except tomllib.TOMLDecodeError as e:
         raise SuiteError(f"{path}: not valid TOML ({e}).") from None
     return parse(raw, str(path), quick=quick)
+
+
+def read_text(path: Path) -> str:
+    """The text of a study file, or one sentence saying why it cannot be one. A UTF-8
+    byte order mark (some Windows editors write one) is accepted and dropped."""
+    if path.is_dir():
+        raise SuiteError(f"{path} is a folder, not a study file; give a .toml file.")
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise SuiteError(f"No study file at {path}.") from None
+    except OSError as e:
+        raise SuiteError(f"{path}: cannot be read ({e.strerror or e}).") from None
+    if b"\x00" in data:
+        raise SuiteError(f"{path} is a binary file, not a study file; give a TOML text file.")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise SuiteError(f"{path}: not UTF-8 text (byte {e.start} is "
+                         f"{data[e.start:e.start + 1]!r}); save the file as UTF-8.") from None
 
 
 def parse(raw: dict, source: str, *, quick: bool = False, base: str | Path | None = None) -> Study:
@@ -155,14 +199,19 @@ def parse(raw: dict, source: str, *, quick: bool = False, base: str | Path | Non
     name = raw.get("name")
     c = _Checker(source, name if isinstance(name, str) else "?")
     c.unknown_keys(raw, TOP_KEYS, "")
-    if not isinstance(name, str) or not NAME_RE.match(name):
-        c.fail("name", "a lowercase name of letters, digits and dashes", name)
+    _check_name(name, c)
+    _check_values(raw, c)
+    if "description" in raw:
+        c.typed(raw, "description", str, "a string (the study's description)")
     c.base = Path(base) if base is not None else Path(source).resolve().parent
     c.files = _plugin_files(raw, c)
     full = _build(raw, c, quick=False)
     _check_reference(raw.get("reference"), c, full)
     full = dataclasses.replace(full, claims=claims.parse(raw.get("claims"), c, full))
-    quick_study = _build(_with_quick(raw, c), c, quick=True)
+    merged, renames = _with_quick(raw, c)
+    quick_checker = _Checker(c.source, c.study, renames)
+    quick_checker.base, quick_checker.files = c.base, c.files
+    quick_study = _build(merged, quick_checker, quick=True)
     # Both variants keep the file's own declaration (with its [quick] table), so that the
     # one stored with a run parses back to the same study; both carry the claims (the
     # quick variant may not run every configuration they name).
@@ -172,8 +221,6 @@ def parse(raw: dict, source: str, *, quick: bool = False, base: str | Path | Non
 
 def _plugin_files(raw: dict, c: _Checker) -> list[str]:
     """Load the files of the `plugins` key (their register_* calls add components)."""
-    from suite import plugins
-
     given = raw.get("plugins", [])
     if not isinstance(given, list) or not all(isinstance(f, str) and f.endswith(".py")
                                               for f in given):
@@ -184,26 +231,79 @@ def _plugin_files(raw: dict, c: _Checker) -> list[str]:
     return [str((c.base / f).resolve()) for f in given]
 
 
-def _with_quick(raw: dict, c: _Checker) -> dict:
+def _check_name(name, c: _Checker) -> None:
+    if not isinstance(name, str) or not NAME_RE.match(name):
+        c.fail("name", "a lowercase name of letters, digits and dashes", name)
+    if len(name) > MAX_NAME:
+        c.fail("name", f"at most {MAX_NAME} characters long (it names files and folders)",
+               f"{name[:20]}... ({len(name)} characters)")
+
+
+def _check_values(value, c: _Checker, key: str = "") -> None:
+    """Values no key accepts, wherever they are: non-finite floats (inf, nan), integers
+    beyond 64 bits, TOML dates and times."""
+    if isinstance(value, dict):
+        for k, v in value.items():
+            _check_values(v, c, f"{key}.{k}" if key else str(k))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            _check_values(v, c, f"{key}[{i}]")
+    elif isinstance(value, float) and not math.isfinite(value):
+        c.fail(key, "a finite number", value)
+    elif isinstance(value, int) and not isinstance(value, bool) and not (
+            INT64[0] <= value <= INT64[1]):
+        c.fail(key, "an integer that fits in 64 bits", value)
+    elif isinstance(value, datetime.date | datetime.time):
+        c.fail(key, "a number, string, boolean, list or table (no key takes a date or time)",
+               value.isoformat())
+
+
+def differences(stored: dict, given: dict, key: str = "") -> list[str]:
+    """Where two declarations differ, as 'key: stored X, given Y' (keys in file order)."""
+    if isinstance(stored, dict) and isinstance(given, dict):
+        out = []
+        for k in [*stored, *(k for k in given if k not in stored)]:
+            where = f"{key}.{k}" if key else str(k)
+            if k not in given:
+                out.append(f"{where}: stored {stored[k]!r}, absent now")
+            elif k not in stored:
+                out.append(f"{where}: absent in the store, given {given[k]!r}")
+            else:
+                out += differences(stored[k], given[k], where)
+        return out
+    same = json.dumps(stored, sort_keys=True) == json.dumps(given, sort_keys=True)
+    return [] if same else [f"{key}: stored {stored!r}, given {given!r}"]
+
+
+def _with_quick(raw: dict, c: _Checker) -> tuple[dict, dict[str, str]]:
+    """The declaration with its [quick] table applied, and which merged keys came from it
+    (merged key -> the key as written in the file)."""
     q = raw.get("quick", {})
     if not isinstance(q, dict):
         c.fail("quick", "a table", q)
     c.unknown_keys(q, QUICK_KEYS, "quick.")
-    merged = copy.deepcopy(raw)
+    merged, renames = copy.deepcopy(raw), {}
     for part in ("fixed", "scientific"):
         sub = q.get(part, {})
         if not isinstance(sub, dict):
             c.fail(f"quick.{part}", "a table", sub)
+        if not isinstance(merged.get(part, {}), dict):
+            c.fail(part, "a table", merged[part])
         merged.setdefault(part, {}).update(copy.deepcopy(sub))
+        renames |= {f"{part}.{k}": f"quick.{part}.{k}" for k in sub}
     if "seeds" in q:
+        if not isinstance(merged.get("nuisance", {}), dict):
+            c.fail("nuisance", "a table", merged["nuisance"])
         merged.setdefault("nuisance", {})["seeds"] = q["seeds"]
+        renames["nuisance.seeds"] = "quick.seeds"
     if "search" in q:
         if not isinstance(q["search"], dict):
             c.fail("quick.search", "a table", q["search"])
         nuisance = merged.setdefault("nuisance", {})
         if isinstance(nuisance, dict):
             nuisance.setdefault("search", {}).update(copy.deepcopy(q["search"]))
-    return merged
+            renames |= {f"nuisance.search.{k}": f"quick.search.{k}" for k in q["search"]}
+    return merged, renames
 
 
 def _build(raw: dict, c: _Checker, *, quick: bool) -> Study:
@@ -222,6 +322,7 @@ def _build(raw: dict, c: _Checker, *, quick: bool) -> Study:
                     c.fail(f"nuisance.search.{axis.name}", f"an axis of parameters no other "
                            f"axis varies ('{key}' is varied by '{varied_by[key]}')", key)
                 varied_by[key] = axis.name
+    _check_grid_size(axes, c)
     seeds, root = _nuisance(raw, c)
     metrics = _names(raw, c, "metrics", task.metrics)
     figures = _names(raw, c, "figures", task.figures)
@@ -240,8 +341,6 @@ def _task(raw, c) -> tuple[Task, dict]:
         c.fail("task", "a table with at least 'kind'", t)
     kind = t.get("kind")
     params = {k: v for k, v in t.items() if k != "kind"}
-    from suite import plugins
-
     if isinstance(kind, str) and plugins.is_file_kind(kind):
         file, _, attribute = kind.partition(":")
         task = plugins.task_from_file(c.base / file, attribute or "TASK", c.source)
@@ -249,9 +348,9 @@ def _task(raw, c) -> tuple[Task, dict]:
         if ref not in c.files:
             c.files.append(ref)
         return task, params
-    if kind not in tasks.TASKS:
+    if isinstance(kind, str) and kind not in tasks.TASKS:
         plugins.load_installed()
-    if kind not in tasks.TASKS:
+    if not isinstance(kind, str) or kind not in tasks.TASKS:
         names = ", ".join(f"'{n}'" for n in sorted(tasks.TASKS))
         c.fail("task.kind", f"one of {names}, or a plug-in file's task as 'file.py:NAME'",
                kind, did_you_mean(kind, tasks.TASKS))
@@ -285,7 +384,9 @@ def _axes(raw, c, task: Task) -> tuple[Axis, ...]:
     sci = raw.get("scientific")
     if not isinstance(sci, dict) or not sci:
         c.fail("scientific", "a table with at least one axis", sci)
-    return tuple(_axis(c, task, name, values) for name, values in sci.items())
+    axes = tuple(_axis(c, task, name, values) for name, values in sci.items())
+    _no_shared_parameters(c, axes)
+    return axes
 
 
 def _search_axes(raw, c, task: Task) -> tuple[Axis, ...]:
@@ -308,12 +409,16 @@ def _axis(c, task: Task, name: str, values, prefix: str = "scientific") -> Axis:
     where = f"{prefix}.{name}"
     if not isinstance(values, list) or not values:
         c.fail(where, "a non-empty list of values", values)
+    if len(values) > MAX_AXIS_VALUES:
+        c.fail(where, f"a list of at most {MAX_AXIS_VALUES} values",
+               f"a list of {len(values)} values")
     if all(isinstance(v, dict) for v in values):
-        return Axis(name, tuple(_compound(c, task, where, i, v) for i, v in enumerate(values)))
-    if name not in task.params:
-        _param(c, task, name, None, where)  # raises: unknown parameter, with did-you-mean
-    out = tuple(AxisValue(_label(v), {name: _param(c, task, name, v, f"{where}[{i}]")})
-                for i, v in enumerate(values))
+        out = tuple(_compound(c, task, where, i, v) for i, v in enumerate(values))
+    else:
+        if name not in task.params:
+            _param(c, task, name, None, where)  # raises: unknown parameter, with did-you-mean
+        out = tuple(AxisValue(_label(v), {name: _param(c, task, name, v, f"{where}[{i}]")})
+                    for i, v in enumerate(values))
     _no_duplicates(c, where, out)
     return Axis(name, out)
 
@@ -324,7 +429,9 @@ def _compound(c, task, where, i, table: dict) -> AxisValue:
     if not settings:
         c.fail(f"{where}[{i}]", "a table setting at least one parameter", table)
     label = table.get("label", ", ".join(f"{k}={_label(v)}" for k, v in settings.items()))
-    return AxisValue(str(label), settings)
+    if not isinstance(label, str) or not label.strip():
+        c.fail(f"{where}[{i}].label", "a non-empty string", label)
+    return AxisValue(label, settings)
 
 
 def _label(v) -> str:
@@ -333,12 +440,44 @@ def _label(v) -> str:
     return str(v)
 
 
-def _no_duplicates(c, where, values):
-    seen = set()
-    for v in values:
-        if v.label in seen:
-            c.fail(where, "a list of distinct values", v.label)
-        seen.add(v.label)
+def _no_duplicates(c, where, values: tuple[AxisValue, ...]):
+    """Each value of an axis is one results row: two with one label (`1` and `"1"`), or
+    with the same settings once resolved (`lr = 1` and `lr = 1.0`), would be merged."""
+    labels, settings = {}, {}
+    for i, v in enumerate(values):
+        if v.label in labels:
+            c.fail(f"{where}[{i}]", f"a value with a label of its own (the label {v.label!r} "
+                   f"is also the one of {where}[{labels[v.label]}])", v.label)
+        key = _canonical(v.settings)
+        if key in settings:
+            c.fail(f"{where}[{i}]", f"a value distinct from the others once resolved (it "
+                   f"sets what {where}[{settings[key]}] sets)", v.settings)
+        labels[v.label], settings[key] = i, i
+
+
+def _canonical(settings: dict) -> str:
+    return json.dumps(settings, sort_keys=True)
+
+
+def _no_shared_parameters(c, axes: tuple[Axis, ...]) -> None:
+    """A parameter set by two axes would be overwritten by the second: grid points with
+    different labels would run the same configuration."""
+    owner = {}
+    for axis in axes:
+        keys = {k for v in axis.values for k in v.settings}
+        for key in sorted(keys):
+            if key in owner and owner[key] != axis.name:
+                c.fail(f"scientific.{axis.name}", f"an axis of parameters no other axis sets "
+                       f"('{key}' is also set by the axis '{owner[key]}')", key)
+            owner[key] = axis.name
+
+
+def _check_grid_size(axes: tuple[Axis, ...], c) -> None:
+    points = math.prod(len(a.values) for a in axes)
+    if points > MAX_GRID_POINTS:
+        sizes = " x ".join(str(len(a.values)) for a in axes)
+        c.fail("scientific", f"a grid of at most {MAX_GRID_POINTS:,} points", f"{sizes} = "
+               f"{points:,} points")
 
 
 def _nuisance(raw, c) -> tuple[int, int]:
@@ -347,12 +486,14 @@ def _nuisance(raw, c) -> tuple[int, int]:
         c.fail("nuisance", "a table", n)
     c.unknown_keys(n, NUISANCE_KEYS, "nuisance.")
     n = {"seeds": 5, "root_seed": 0} | n
-    seeds = c.typed(n, "seeds", int, "a positive integer (the number of seeds)", "nuisance.")
-    if seeds < 1:
-        c.fail("nuisance.seeds", "a positive integer (the number of seeds)", seeds)
-    root = c.typed(n, "root_seed", int, "a non-negative integer", "nuisance.")
-    if root < 0:
-        c.fail("nuisance.root_seed", "a non-negative integer", root)
+    expected = f"a positive integer, at most {MAX_SEEDS:,} (the number of seeds)"
+    seeds = c.typed(n, "seeds", int, expected, "nuisance.")
+    if not 1 <= seeds <= MAX_SEEDS:
+        c.fail("nuisance.seeds", expected, seeds)
+    expected = "an integer in [0, 2**63 - 1]"
+    root = c.typed(n, "root_seed", int, expected, "nuisance.")
+    if not 0 <= root <= INT64[1]:
+        c.fail("nuisance.root_seed", expected, root)
     return seeds, root
 
 
@@ -371,8 +512,6 @@ def _names(raw, c, key: str, valid) -> tuple[str, ...]:
 
 def _check_points(study: Study, c: _Checker) -> None:
     """Run the task's cross-parameter rules on every point of the grid."""
-    from suite.study.planning import grid  # planning imports this module
-
     for labels, config in grid(study):
         where = ", ".join(f"{k}={v}" for k, v in labels.items())
 
@@ -412,3 +551,16 @@ def _check_reference(ref, c: _Checker, study: Study) -> None:
                    f"({', '.join(repr(x) for x in labels)})", key, did_you_mean(key, labels))
         if isinstance(value, bool) or not isinstance(value, int | float):
             c.fail(f"reference.values.{key}", "a number", value)
+
+
+def grid(study: Study):
+    """Yield (labels, config) for every point of the product of the scientific axes."""
+    base = {"task": study.task.name, **study.task.defaults(), **study.fixed}
+    for combo in itertools.product(*(axis.values for axis in study.axes)):
+        config = dict(base)
+        for v in combo:
+            config.update(v.settings)
+        stamps = plugins.stamps(study.task, config)
+        if stamps:  # the plug-in code that computes this config is part of its identity
+            config["plugins"] = stamps
+        yield {a.name: v.label for a, v in zip(study.axes, combo, strict=True)}, config

@@ -56,12 +56,12 @@ PARAMS = {
     "tolerance": P.positive_float(0.005, "|area / target - 1| that counts as reached"),
     "methods": P.Param(["tpe", "brentq"], f"a non-empty list of distinct names among "
                        f"{', '.join(repr(m) for m in METHODS)}", _methods_ok, "search methods"),
-    "budget": P.int_range(80, 2, doc="TPE trials; brentq's most iterations"),
-    "tpe_parallel": P.int_range(1, 1, doc="TPE trials asked, evaluated and told together "
+    "budget": P.size("count", 80, 2, doc="TPE trials; brentq's most iterations"),
+    "tpe_parallel": P.size("count", 1, 1, doc="TPE trials asked, evaluated and told together "
                                 "(1: sequential TPE; more: batch-parallel TPE)"),
     "xtol": P.positive_float(1e-7, "brentq's bracket width at which it stops (value units)"),
     "area_path": P.choice("fast", AREA_PATHS, "how each area is computed"),
-    "curve_points": P.int_range(21, 0, doc="values over [-1, 1] where the area is measured "
+    "curve_points": P.size("count", 21, 0, doc="values over [-1, 1] where the area is measured "
                                 "for the monotone check and the area-vs-value figure"),
     "optuna_storage": P.Param("", "'' (the store's own: schema 'optuna' of its database, or "
                               "X.optuna.db beside X.db), 'memory', or an Optuna RDB URL such "
@@ -162,7 +162,7 @@ def _search(engine: Engine, target, config, seeds, plan: OptunaPlan, metrics, ar
         metrics |= summary(method, records, target, config["tolerance"], final)
     attrs = {"suite_trial": plan.name, "target_area": target,
              "original_area": engine.survey.area,
-             "geometry": "suite.weight_path (the suite trial's artifacts explain it)"}
+             "geometry": "suite.tasks.weight_path (the suite trial's artifacts explain it)"}
     names = save_studies(plan, tpe, brentq_records, bounds, target, attrs)
     storage = public_target(plan.url) if plan.url else None  # a store's password is no artifact
     artifacts["optuna"] = {"storage": storage, "studies": names, "write": plan.write}

@@ -24,6 +24,7 @@ from suite.errors import SuiteError
 from suite.seeding import TrialSeeds
 from suite.tasks import area_control
 from suite.tasks import params as P
+from suite.tasks._search_notes import tpe_rounds
 from suite.tasks.area import Grid, grid_setting
 from suite.tasks.base import Task, TrialContext, TrialOutcome, unit_bounds
 from suite.training import components, datasets
@@ -36,18 +37,18 @@ NONNEGATIVE = {"relu": "max(x, 0)", "sigmoid": "in (0, 1)"}
 PARAMS = {
     "dataset": P.choice("blobs", datasets.DATASETS, "dataset maker"),
     "noise": P.dataset_noise(),
-    "n_points": P.int_range(1000, 2, doc="training points"),
-    "n_val": P.int_range(500, 1, doc="validation points (same draw, split off)"),
+    "n_points": P.size("points", 1000, 2, doc="training points"),
+    "n_val": P.size("points", 500, 1, doc="validation points (same draw, split off)"),
     "n_hidden_layers": P.int_range(3, 1, 100, "hidden layers (3: four linear layers)"),
     "n_neurons": P.widths(64, "neurons per hidden layer"),
     "activation": P.choice("relu", NONNEGATIVE, "hidden activation (non-negative outputs)"),
     "optimizer": P.choice("adam", components.OPTIMIZERS, "optimiser"),
     "lr": P.positive_float(0.01, "learning rate"),
-    "batch_size": P.int_range(32, 1, doc="minibatch size"),
-    "epochs": P.int_range(30, 1, doc="training epochs"),
+    "batch_size": P.size("batch", 32, 1, doc="minibatch size"),
+    "epochs": P.size("epochs", 30, 1, doc="training epochs"),
     "grid_margin": P.non_negative_float(1.0, "widening of the data's bounding box"),
     "grid_h": P.positive_float(0.02, "grid step"),
-    "chunk_size": P.int_range(4096, 1, doc="grid points per forward pass"),
+    "chunk_size": P.size("points", 4096, 1, doc="grid points per forward pass"),
     **area_control.PARAMS,
 }
 
@@ -66,6 +67,7 @@ def check(config, fail) -> None:
     if isinstance(n, list) and len(n) != config["n_hidden_layers"]:
         fail("n_neurons", f"a list of {config['n_hidden_layers']} widths (one per hidden layer)",
              n)
+    P.check_model_size(2, widths_of(config["n_hidden_layers"], n), fail)
 
 
 def data(config, seeds: TrialSeeds) -> tuple[Points, Points]:
@@ -134,6 +136,6 @@ def load_model(config, state: bytes) -> MLP:
 
 TASK = Task(name="class-area", description=__doc__.strip().splitlines()[0], params=PARAMS,
             metrics=METRICS, curves=CURVES, figures=FIGURES, run=run, check=check,
-            timings=area_control.TIMINGS,
+            timings=area_control.TIMINGS, report_notes=tpe_rounds,
             bounds=unit_bounds("original_area", "target_area", "monotone", "train_accuracy",
                                "val_accuracy"))

@@ -58,7 +58,7 @@ SCENARIOS = {"good": _good, "overfitting": _overfitting, "lr_too_high": _lr_too_
 
 PARAMS = {
     "scenario": P.choice("good", SCENARIOS, "the simulated learning-curve scenario"),
-    "epochs": P.int_range(100, 10, doc="epochs simulated (the notebook's 100)"),
+    "epochs": P.size("epochs", 100, 10, doc="epochs simulated (the notebook's 100)"),
 }
 METRICS = ("diagnosed_as_named", "final_train_loss", "final_val_accuracy")
 CURVES = ("train_loss", "train_accuracy", "val_accuracy")

@@ -136,7 +136,7 @@ RESAMPLERS: dict[str, Callable | None] = {"none": None, "over": _over, "under": 
                                           "smote": _smote}
 
 PARAMS = {
-    "n_samples": P.int_range(1000, 10, doc="samples before the splits"),
+    "n_samples": P.size("points", 1000, 10, doc="samples before the splits"),
     "minority": P.Param(0.05, "a float in (0, 0.5]", lambda v: _num(v) and 0 < v <= 0.5,
                         "share of the positive class"),
     "split": P.choice("fit_val_test", SPLITS, "fit / validation / test, or train / test"),
@@ -155,12 +155,12 @@ PARAMS = {
     "optimizer": P.choice("adam", components.OPTIMIZERS, "optimiser"),
     "lr": P.positive_float(0.01, "learning rate"),
     "weight_decay": P.non_negative_float(0.0, "L2 penalty (the optimiser's weight_decay)"),
-    "batch_size": P.int_range(32, 1, doc="minibatch size"),
-    "epochs": P.int_range(100, 1, doc="training epochs"),
+    "batch_size": P.size("batch", 32, 1, doc="minibatch size"),
+    "epochs": P.size("epochs", 100, 1, doc="training epochs"),
     "class_weight": P.boolean(False, "weight the positive class by n_neg / n_pos"),
     "resample": P.choice("none", RESAMPLERS, "imbalanced-learn resampling of the fitted part"),
     "threshold_rule": P.choice("fixed", THRESHOLD_RULES, "how the threshold is chosen"),
-    "cv_folds": P.int_range(5, 2, doc="folds of the cv_f1 threshold rule"),
+    "cv_folds": P.size("count", 5, 2, doc="folds of the cv_f1 threshold rule"),
     "fixed_threshold": P.Param(0.5, "a float in (0, 1)", lambda v: _num(v) and 0 < v < 1,
                                "threshold on the probability for 'fixed'"),
 }
@@ -201,6 +201,7 @@ def check(config, fail) -> None:
     if isinstance(n, list) and len(n) != config["n_hidden_layers"]:
         fail("n_neurons", f"a list of {config['n_hidden_layers']} widths (one per hidden layer)",
              n)
+    P.check_model_size(20, widths_of(config["n_hidden_layers"], n), fail)
 
 
 def split_indices(y: np.ndarray, config, seeds: TrialSeeds) -> dict[str, np.ndarray]:

@@ -17,6 +17,7 @@ import io
 import torch
 from torch import nn
 
+from suite.analysis import mnist_findings
 from suite.seeding import TrialSeeds
 from suite.tasks import params as P
 from suite.tasks.base import Task, TrialOutcome, unit_bounds
@@ -47,7 +48,8 @@ RUNTIME = ("data_root", "download")
 
 def _filters_ok(v) -> bool:
     return isinstance(v, list) and 1 <= len(v) <= 3 and all(
-        isinstance(f, int) and not isinstance(f, bool) and f >= 1 for f in v)
+        isinstance(f, int) and not isinstance(f, bool) and 1 <= f <= P.SIZE_LIMITS["width"]
+        for f in v)
 
 
 ARCHITECTURES = {"mlp": "Flatten -> hidden ReLU layers -> 10",
@@ -57,14 +59,14 @@ ARCHITECTURES = {"mlp": "Flatten -> hidden ReLU layers -> 10",
 PARAMS = {
     **DATA_PARAMS,
     "architecture": P.choice("mlp", ARCHITECTURES, "mlp, or cnn (Conv2D and MaxPooling)"),
-    "conv_filters": P.Param([32, 64], "a list of 1 to 3 positive integers (filters of each "
-                            "Conv2D block)", _filters_ok, "cnn: filters per Conv2D block"),
+    "conv_filters": P.Param([32, 64], "a list of 1 to 3 integers in [1, 10,000] (filters of "
+                            "each Conv2D block)", _filters_ok, "cnn: filters per Conv2D block"),
     "hidden": P.widths([128], "widths of the hidden layers, e.g. [256, 128]"),
     "activation": P.choice("relu", components.ACTIVATIONS, "hidden activation"),
     "optimizer": P.choice("adam", components.OPTIMIZERS, "optimiser"),
     "lr": P.positive_float(1e-3, "learning rate (Keras' Adam default)"),
-    "batch_size": P.int_range(32, 1, doc="minibatch size (Keras' default)"),
-    "epochs": P.int_range(10, 1, doc="training epochs"),
+    "batch_size": P.size("batch", 32, 1, doc="minibatch size (Keras' default)"),
+    "epochs": P.size("epochs", 10, 1, doc="training epochs"),
 }
 
 METRICS = ("test_accuracy", "val_accuracy", "train_accuracy", "final_loss", "final_val_loss",
@@ -177,7 +179,12 @@ def state_bytes(model: torch.nn.Module) -> bytes:
     return buffer.getvalue()
 
 
+def check(config, fail) -> None:
+    """The model's size (784 pixels in)."""
+    P.check_model_size(784, widths(config["hidden"]), fail, "hidden")
+
+
 TASK = Task(name="mnist", description=__doc__.strip().splitlines()[0], params=PARAMS,
             metrics=METRICS, curves=CURVES, figures=FIGURES, run=run, runtime=RUNTIME,
-            prepare=prepare,
+            prepare=prepare, check=check, findings=mnist_findings.architectures_findings,
             bounds=unit_bounds("test_accuracy", "val_accuracy", "train_accuracy"))

@@ -64,10 +64,12 @@ import torch
 from optuna.trial import TrialState
 
 from suite import numerics
+from suite.analysis import mnist_findings
 from suite.seeding import TrialSeeds
 from suite.tasks import mnist
 from suite.tasks import params as P
 from suite.tasks._inner_map import inner_map
+from suite.tasks._search_notes import optuna_rounds
 from suite.tasks.base import Task, TrialOutcome, unit_bounds
 from suite.training.mnist_data import Split
 from suite.training.models import count_parameters
@@ -100,16 +102,16 @@ PARAMS = {
         "of the journal (set by the runner for a server store)"),
     "min_layers": P.int_range(1, 1, 20, "fewest hidden layers"),
     "max_layers": P.int_range(4, 1, 20, "most hidden layers"),
-    "units_low": P.int_range(32, 1, doc="fewest units per hidden layer"),
-    "units_high": P.int_range(256, 1, doc="most units per hidden layer"),
-    "units_step": P.int_range(32, 1, doc="step of the units grid"),
+    "units_low": P.size("width", 32, 1, doc="fewest units per hidden layer"),
+    "units_high": P.size("width", 256, 1, doc="most units per hidden layer"),
+    "units_step": P.size("width", 32, 1, doc="step of the units grid"),
     "lrs": P.Param([1e-2, 1e-3, 1e-4], "a non-empty list of positive floats", _floats,
                    "learning rates to choose from"),
-    "n_trials": P.int_range(5, 1, doc="Optuna trials (configurations tried)"),
-    "executions": P.int_range(3, 1, doc="trainings per configuration (seeds), averaged"),
+    "n_trials": P.size("count", 5, 1, doc="Optuna trials (configurations tried)"),
+    "executions": P.size("count", 3, 1, doc="trainings per configuration (seeds), averaged"),
     "sampler": P.choice("tpe", SAMPLERS, "Optuna sampler"),
-    "n_startup_trials": P.int_range(10, 0, doc="TPE: random suggestions before modelling"),
-    "parallel": P.int_range(1, 1, doc="Optuna trials asked, evaluated and told together "
+    "n_startup_trials": P.size("count", 10, 0, doc="TPE: random suggestions before modelling"),
+    "parallel": P.size("count", 1, 1, doc="Optuna trials asked, evaluated and told together "
                             "(1: sequential TPE; more: batch-parallel TPE)"),
     "score": P.choice("last_epoch", SCORES,
                       "each execution's validation accuracy: after the last epoch, or the "
@@ -196,8 +198,8 @@ def open_study(config, seeds: TrialSeeds) -> tuple[optuna.Study, str | None, obj
     password) and its RDB storage (None elsewhere), to close with `close_rdb_storage`."""
     if not config["checkpoint_dir"] and not config["optuna_url"]:
         return optuna.create_study(direction="maximize"), None, None
+    from suite.identity import checkpoint_key
     from suite.store import public_target, rdb_storage
-    from suite.study.planning import checkpoint_key  # planning imports the task registry
 
     key = checkpoint_key(config, seeds, RUNTIME)
     if config["optuna_url"]:
@@ -401,7 +403,26 @@ def _retrain(config, seeds, best, data, device, metrics, artifacts, records) -> 
                         {"state_dict": mnist.state_bytes(model)}, diverged)
 
 
+def search_rounds(row: dict) -> tuple[int, bool] | None:
+    """(most trials of a round, every suggestion random) of a stored trial's search."""
+    a = row.get("artifacts", {})
+    if "search" not in a or "sampler" not in a:
+        return None
+    s, n_trials = a["sampler"], row["config"].get("n_trials", 1)
+    w = min(s.get("parallel", 1), n_trials)
+    # the last round is asked knowing at most this many results; TPE samples at random
+    # until it knows n_startup_trials
+    known = (n_trials - 1) // w * w
+    return w, s.get("name") == "random" or known < s.get("n_startup_trials", 0)
+
+
+def report_notes(rows: list[dict]) -> list[str]:
+    """The report's sentence on how the trials' searches evaluated their Optuna trials."""
+    return optuna_rounds(map(search_rounds, rows))
+
+
 TASK = Task(name="mnist-search", description=__doc__.strip().splitlines()[0], params=PARAMS,
             metrics=METRICS, curves=CURVES, figures=FIGURES, run=run, check=check,
-            runtime=RUNTIME, prepare=mnist.prepare,
+            runtime=RUNTIME, prepare=mnist.prepare, report_notes=report_notes,
+            findings=mnist_findings.search_findings,
             bounds=unit_bounds("test_accuracy", "best_val_accuracy"))

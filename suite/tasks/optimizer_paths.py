@@ -91,7 +91,7 @@ PARAMS = {
     "start": P.Param(None, "a list of finite numbers, [w1, w2] or [w1] as the surface has "
                      "weights (or omitted for the surface's own start)", _start_ok,
                      "starting point"),
-    "steps": P.int_range(50, 1, doc="optimiser steps"),
+    "steps": P.size("steps", 50, 1, doc="optimiser steps"),
     "optimizer": P.choice("sgd", OPTIMIZERS, "torch optimiser"),
     "lr": P.positive_float(0.1, "learning rate"),
     "momentum": P.fraction(0.9, "momentum coefficient (optimizer 'momentum')"),

@@ -10,6 +10,24 @@ from typing import Any
 
 from suite.errors import did_you_mean
 
+# Upper bounds of the size parameters, by kind (README "Reliability"): far above every
+# shipped study, low enough that a typo (epochs = 1000000000, n_neurons = 10**12) is
+# refused at validation instead of training until killed or dying in the allocator.
+SIZE_LIMITS = {
+    "epochs": 100_000,        # training epochs (and early-stopping patience)
+    "steps": 1_000_000,       # optimiser steps
+    "points": 10_000_000,     # samples or points of a dataset, points per chunk
+    "batch": 10_000_000,      # minibatch size
+    "layers": 100,            # hidden layers
+    "width": 10_000,          # neurons per layer, channels
+    "images": 100_000,        # images of a split
+    "pixels": 4_096,          # side of an image
+    "count": 10_000,          # trials of a search, trainings per configuration, classes
+}
+# Weights of one model (hidden layers), refused above: 4e8 bytes in float32, before the
+# optimiser's state and the activations.
+MAX_PARAMETERS = 100_000_000
+
 
 @dataclass(frozen=True)
 class Param:
@@ -65,6 +83,25 @@ def int_range(default: int, low: int, high: int | None = None, doc: str = "") ->
     )
 
 
+def size(kind: str, default: int, low: int = 1, doc: str = "") -> Param:
+    """An integer size of the given kind, in [low, SIZE_LIMITS[kind]]."""
+    return int_range(default, low, SIZE_LIMITS[kind], doc)
+
+
+def hidden_parameters(n_inputs: int, widths: list[int]) -> int:
+    """Weights and biases of a model's hidden layers (the output layer left out)."""
+    sizes = [n_inputs, *widths]
+    return sum((a + 1) * b for a, b in zip(sizes, sizes[1:], strict=False))
+
+
+def check_model_size(n_inputs: int, widths: list[int], fail, key: str = "n_neurons") -> None:
+    """Refuse a model whose hidden layers hold more than MAX_PARAMETERS weights."""
+    n = hidden_parameters(n_inputs, widths)
+    if n > MAX_PARAMETERS:
+        fail(key, f"widths giving at most {MAX_PARAMETERS:,} weights in the hidden layers",
+             f"{widths if len(widths) <= 4 else widths[:4] + ['...']} ({n:,} weights)")
+
+
 def boolean(default: bool, doc: str = "") -> Param:
     return Param(default, "true or false", lambda v: isinstance(v, bool), doc)
 
@@ -76,11 +113,15 @@ def choice(default: str, table: Mapping, doc: str = "") -> Param:
 
 
 def widths(default, doc: str = "") -> Param:
-    """A positive int (the same width for every hidden layer) or a list of them."""
+    """A positive int (the same width for every hidden layer) or a list of them, each at
+    most SIZE_LIMITS['width'], at most SIZE_LIMITS['layers'] long."""
+    high, most = SIZE_LIMITS["width"], SIZE_LIMITS["layers"]
 
     def ok(v):
         if _is_int(v):
-            return v >= 1
-        return isinstance(v, list) and len(v) > 0 and all(_is_int(x) and x >= 1 for x in v)
+            return 1 <= v <= high
+        return isinstance(v, list) and 0 < len(v) <= most and all(
+            _is_int(x) and 1 <= x <= high for x in v)
 
-    return Param(default, "a positive integer or a list of positive integers", ok, doc)
+    return Param(default, f"an integer in [1, {high:,}] or a list of at most {most} of them",
+                 ok, doc)

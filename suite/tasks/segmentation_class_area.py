@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from suite.seeding import TrialSeeds
 from suite.tasks import area_control
 from suite.tasks import params as P
+from suite.tasks._search_notes import tpe_rounds
 from suite.tasks.area import Setting
 from suite.tasks.base import Task, TrialContext, TrialOutcome, unit_bounds
 from suite.training import components, shapes
@@ -45,20 +46,20 @@ NOT_PRETRAINED = ("Pretrained weights were not used: DeepLabV3-ResNet50 was buil
 
 PARAMS = {
     "model": P.choice("small", MODELS, "segmentation model"),
-    "n_train_images": P.int_range(64, 1, doc="training images (small model)"),
-    "n_val_images": P.int_range(16, 1, doc="validation images (small model)"),
-    "image_size": P.int_range(32, 8, doc="training image side (pixels)"),
-    "n_area_images": P.int_range(16, 1, doc="images the area is measured on"),
-    "area_image_size": P.int_range(64, 8, doc="side of those images (pixels)"),
+    "n_train_images": P.size("images", 64, 1, doc="training images (small model)"),
+    "n_val_images": P.size("images", 16, 1, doc="validation images (small model)"),
+    "image_size": P.size("pixels", 32, 8, doc="training image side (pixels)"),
+    "n_area_images": P.size("images", 16, 1, doc="images the area is measured on"),
+    "area_image_size": P.size("pixels", 64, 8, doc="side of those images (pixels)"),
     "noise": P.non_negative_float(0.5, "pixel noise of the generated images"),
-    "width": P.int_range(16, 1, doc="channels of the small net's hidden layers"),
+    "width": P.size("width", 16, 1, doc="channels of the small net's hidden layers"),
     "optimizer": P.choice("adam", components.OPTIMIZERS, "optimiser"),
     "lr": P.positive_float(0.01, "learning rate"),
-    "batch_size": P.int_range(8, 1, doc="images per minibatch"),
-    "epochs": P.int_range(15, 1, doc="training epochs (small model)"),
-    "target_class": P.int_range(1, -1, doc="the class whose area is controlled (-1: the "
-                                "class with the most pixels before any change)"),
-    "chunk_images": P.int_range(4, 1, doc="images per forward pass"),
+    "batch_size": P.size("batch", 8, 1, doc="images per minibatch"),
+    "epochs": P.size("epochs", 15, 1, doc="training epochs (small model)"),
+    "target_class": P.size("count", 1, -1, doc="the class whose area is controlled (-1: "
+                            "the class with the most pixels before any change)"),
+    "chunk_images": P.size("images", 4, 1, doc="images per forward pass"),
     "deeplab_weights": P.Param("", "a path to the weights file, or '' for torch hub's "
                                "checkpoints folder", lambda v: isinstance(v, str), ""),
     "image_dir": P.Param("", "a folder of .jpg/.png images, or '' for generated ones",
@@ -184,6 +185,6 @@ def _pixel_accuracy(model, pts: Points) -> float:
 
 TASK = Task(name="segmentation-class-area", description=__doc__.strip().splitlines()[0],
             params=PARAMS, metrics=METRICS, curves=CURVES, figures=FIGURES, run=run,
-            check=check, timings=area_control.TIMINGS,
+            check=check, timings=area_control.TIMINGS, report_notes=tpe_rounds,
             bounds=unit_bounds("original_area", "target_area", "monotone", "train_accuracy",
                                "val_accuracy"))

@@ -25,16 +25,16 @@ from suite.seeding import TrialSeeds
 from suite.tasks import params as P
 from suite.tasks.base import Task, TrialOutcome, unit_bounds
 from suite.training import components, datasets
-from suite.training.models import MODELS, count_parameters
+from suite.training.models import MODELS, count_parameters, widths_of
 from suite.training.recipe import accuracy, predict_labels
 from suite.training.stacked_seeds import Fitted, fit_batch, make_splits, n_outputs
 
 PARAMS = {
     "dataset": P.choice("spirals", datasets.DATASETS, "dataset maker"),
     "noise": P.dataset_noise(),
-    "n_train": P.int_range(4000, 2, doc="training points"),
-    "n_val": P.int_range(1000, 1, doc="validation points"),
-    "n_test": P.int_range(500, 1, doc="test points"),
+    "n_train": P.size("points", 4000, 2, doc="training points"),
+    "n_val": P.size("points", 1000, 1, doc="validation points"),
+    "n_test": P.size("points", 500, 1, doc="test points"),
     "model": P.choice("mlp", MODELS, "model family"),
     "n_hidden_layers": P.int_range(3, 0, 100, "hidden layers"),
     "n_neurons": P.widths(10, "neurons per hidden layer"),
@@ -48,10 +48,10 @@ PARAMS = {
     "optimizer": P.choice("sgd", components.OPTIMIZERS, "optimiser"),
     "lr": P.positive_float(0.1, "learning rate"),
     "weight_decay": P.non_negative_float(0.0, "L2 penalty (the optimiser's weight_decay)"),
-    "batch_size": P.int_range(32, 1, doc="minibatch size"),
-    "epochs": P.int_range(150, 1, doc="training epochs"),
+    "batch_size": P.size("batch", 32, 1, doc="minibatch size"),
+    "epochs": P.size("epochs", 150, 1, doc="training epochs"),
     "l1": P.non_negative_float(0.0, "L1 penalty on the weight matrices (0: off)"),
-    "patience": P.int_range(0, 0, doc="early stopping on the validation loss (0: off)"),
+    "patience": P.size("epochs", 0, 0, doc="early stopping on the validation loss (0: off)"),
 }
 
 METRICS = ("val_accuracy", "test_accuracy", "train_accuracy", "final_loss", "final_val_loss",
@@ -77,6 +77,7 @@ def check(config, fail) -> None:
     if isinstance(n, list) and len(n) != config["n_hidden_layers"]:
         fail("n_neurons", f"a list of {config['n_hidden_layers']} widths (one per hidden layer)",
              n)
+    P.check_model_size(2, widths_of(config["n_hidden_layers"], n), fail)
 
 
 def build(config, seeds: TrialSeeds, n_inputs: int, n_classes: int):
@@ -131,7 +132,7 @@ def boundary_width(model: torch.nn.Module, points: datasets.Points, loss: str,
                    h: float = BOUNDARY_H) -> float | None:
     """The share of `points`' box (+-1) where the model's probability of class 1 is inside
     decision_grid.BAND; None unless the data is 2-D with two classes."""
-    from suite.figures import decision_grid as grid  # lazy: figures sits above tasks
+    from suite.training import decision_grid as grid
 
     x = points.x.detach().cpu()
     if x.shape[1] != 2 or int(points.y.max()) > 1:

@@ -76,7 +76,7 @@ PARAMS = {
     "loss": P.choice("cross_entropy", components.LOSSES, "training loss"),
     "optimizer": P.choice("adam", components.OPTIMIZERS, "optimiser"),
     "lr": P.positive_float(0.01, "learning rate"),
-    "epochs": P.int_range(50, 1, doc="training epochs"),
+    "epochs": P.size("epochs", 50, 1, doc="training epochs"),
 }
 BINARY = ("precision", "recall", "f1", "specificity", "roc_auc", "pr_auc")
 METRICS = ("test_accuracy", "val_accuracy", "train_accuracy", "test_balanced_accuracy",
