@@ -132,6 +132,9 @@ def main(argv: list[str] | None = None) -> int:
         print("suite: interrupted; finished trials are stored, run again to resume.",
               file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `suite show X | head`: the reader left; say nothing more
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # as Python's docs do
+        return 141  # 128 + SIGPIPE, as a shell reports a command its pipe closed
     except Exception as e:
         if not _store_lost(e):
             raise
@@ -301,9 +304,9 @@ def compact(frame, axes: list[str], metrics) -> str:
         block.append(col)
     blocks.append(block)
     text = "\n\n".join(_lines(columns + b) for b in blocks)
-    return text + ("\nmean [95% interval] over seeds: Student t, on the logit scale for a bounded "
-                   "metric (accuracies, shares);\n--wide: means, stds and each interval's "
-                   "method; --format csv|json.")
+    return text + ("\nmean [95% interval] over seeds: Student t, on the logit scale for a\n"
+                   "bounded metric (accuracies, shares); --wide: means, stds and each\n"
+                   "interval's method; --format csv|json.")
 
 
 def _width(columns) -> int:

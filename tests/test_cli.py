@@ -102,3 +102,22 @@ def test_a_store_lost_mid_run_says_so_in_one_sentence_and_keeps_what_was_committ
     assert len(s.trials("spiral-learning-rate", "quick")) >= 1
     assert s.runs("spiral-learning-rate")[-1]["status"] == "failed"
     s.close()
+
+
+def test_output_into_a_closed_pipe_is_no_traceback():
+    """`suite show X | head -1`: the reader leaves early; the command stops quietly."""
+    import os
+    import subprocess
+    import sys
+
+    from conftest import REPO_ROOT
+
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    read, write = os.pipe()
+    os.close(read)  # the reader has gone before the first line is written
+    proc = subprocess.Popen([sys.executable, "-m", "suite", "show", "spiral-learning-rate"],
+                            stdout=write, stderr=subprocess.PIPE, env=env)
+    os.close(write)
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 141
+    assert "Traceback" not in err and "BrokenPipeError" not in err, err

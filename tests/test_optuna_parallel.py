@@ -21,6 +21,7 @@ from suite.store import Store
 from suite.study import spec
 from suite.tasks import _inner_map, class_area, mnist_search
 from suite.tasks.area_search import tpe_search
+from suite.tasks.params import SIZE_LIMITS
 
 SEEDS = derive(4, 0)
 CPU = torch.device("cpu")
@@ -55,8 +56,9 @@ def test_a_bad_parallel_is_refused_in_one_sentence(kind, key, value):
            "scientific": {"n_trials" if kind == "mnist-search" else "budget": [5]}}
     with pytest.raises(DeclarationError) as e:
         spec.parse(raw, "t.toml")
+    high = SIZE_LIMITS["count"]  # a count of trials at once: bounded like every size
     assert str(e.value) == (f"t.toml: the 'fixed.{key}' value of study 't' must be an integer "
-                            f">= 1. Got {value!r} instead.")
+                            f"in [1, {high}]. Got {value!r} instead.")
 
 
 # -- inner_map -------------------------------------------------------------------------------
