@@ -1,7 +1,7 @@
-"""How people and CI drive the suite: `nox -s tests`, `nox -s lint`, `nox -s quick`,
-`nox -s report`, `nox -s publish`, `nox -s bench`, and the regression watch CI runs:
-`nox -s speed` (the claimed speed-ups at half their goals, hot paths against the merge
-base) and `nox -s golden`
+"""How people and CI drive the suite: `nox -s tests` (`nox -s fast`: no slow tests),
+`nox -s lint`, `nox -s quick`, `nox -s report`, `nox -s publish`, `nox -s bench`, and the
+regression watch CI runs: `nox -s speed` (the claimed speed-ups at half their goals, hot
+paths against the merge base) and `nox -s golden`
 (every quick study's statistics against tests/golden/); by hand: `nox -s bench-compare`,
 `nox -s bench-history`.
 
@@ -25,8 +25,14 @@ PYTHON = sys.executable
 
 @nox.session
 def tests(session):
-    """The test suite (the README's test command)."""
+    """The whole test suite, as CI runs it (the README's test command)."""
     session.run(PYTHON, "-m", "pytest", "-q", *session.posargs)
+
+
+@nox.session
+def fast(session):
+    """The everyday loop: every test not marked slow (about a minute on 2 cores)."""
+    session.run(PYTHON, "-m", "pytest", "-q", "-m", "not slow", *session.posargs)
 
 
 @nox.session

@@ -1,6 +1,6 @@
 """Decision-map grids: the suite's row-wise fast path against the notebook's way."""
 
-from suite.figures import decision_grid
+from suite.training import decision_grid
 
 from . import baselines, fixtures
 

@@ -37,7 +37,7 @@ def _imports():
                 continue
         raise ImportError(f"none of {names}")
 
-    grid = first("suite.figures.decision_grid", "suite.grid")
+    grid = first("suite.training.decision_grid", "suite.figures.decision_grid", "suite.grid")
     sweep = first("suite.training.stacked_seeds", "suite.sweep")
     supervised = first("suite.tasks.supervised")
     seeding = first("suite.seeding")

@@ -1,7 +1,7 @@
 """Measure, side by side in one run, the two speed-ups the suite claims over the spiral
 notebook's ways, and check the fast paths give the same answers:
 
-1. Decision map: `suite.figures.decision_grid.class_map` against the notebook's
+1. Decision map: `suite.training.decision_grid.class_map` against the notebook's
    `compare_pred` way (a float64 meshgrid, one forward pass over the whole grid) on its
    grid: h = 0.01 over a trained 2-10-10-10-1 MLP's validation box +-1. Targets: >= 20x,
    same class at every point, and within 3x of this machine's compute bound for the map's
@@ -32,7 +32,7 @@ import numpy as np
 import torch
 
 from benchmarks import baselines, fixtures
-from suite.figures import decision_grid
+from suite.training import decision_grid
 from suite.training.datasets import spirals
 from suite.training.stacked_seeds import fit_batch
 

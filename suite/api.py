@@ -109,8 +109,8 @@ def run(study, store=None, *, quick: bool = False, seeds: int | None = None,
 def _rows(store, study) -> list[dict]:
     """The study variant's stored trials computed by the plug-in code loaded now (after
     an edit, the trials of the older code stay stored but are not the study's results)."""
-    from suite import plugins
     from suite.running.runner import variant_of
+    from suite.study import plugin_loading as plugins
 
     variant = variant_of(study)
     _same_declaration(store, study)

@@ -10,7 +10,6 @@ import sys
 from suite import __version__
 from suite.errors import SuiteError
 from suite.running.executors import EXECUTORS, SCHEDULER_ENV
-from suite.study import shipped
 
 FORMATS = ("table", "csv", "json")
 
@@ -171,7 +170,9 @@ def _first_line(error: Exception) -> str:
 
 
 def cmd_list(args) -> int:
-    from suite import plugins, tasks
+    from suite import tasks
+    from suite.study import plugin_loading as plugins
+    from suite.study import shipped
 
     print("Studies:")
     for name in shipped.names():
@@ -191,13 +192,14 @@ def cmd_list(args) -> int:
 
 
 def cmd_show(args) -> int:
+    from suite.study import shipped
     from suite.study.planning import plan
 
     study = shipped.load(args.study, quick=args.quick)
     print(f"{study.name}{' (quick)' if study.quick else ''}: {study.description}")
     print(f"source:     {study.source}")
     print(f"task:       {study.task.name} - {study.task.description}")
-    from suite import plugins
+    from suite.study import plugin_loading as plugins
 
     if plugins.is_plugin_task(study.task.name):
         print(f"plug-in:    {plugins.describe('task', study.task.name)}")
@@ -223,6 +225,7 @@ def cmd_show(args) -> int:
 
 def cmd_run(args) -> int:
     from suite import api
+    from suite.study import shipped
 
     summary = api.run(shipped.load(args.study, quick=args.quick), args.store,
                       seeds=args.seeds, device=args.device, workers=args.workers,
@@ -249,6 +252,7 @@ def _command_line() -> str:
 
 def cmd_results(args) -> int:
     from suite import api
+    from suite.study import shipped
 
     study = shipped.load(args.study, quick=args.quick)
     with api.open_store(args.store) as s:

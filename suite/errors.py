@@ -26,6 +26,10 @@ class RunFailed(SuiteError):
     exit_code = 1
 
 
+class PluginError(SuiteError):
+    """A plug-in that could not be loaded or that breaks its contract (exit status 2)."""
+
+
 class StoreError(SuiteError):
     """The store cannot be used (corrupt, foreign, or busy); nothing was written to it."""
 

@@ -67,6 +67,7 @@ def test_survey_scale_is_the_largest_decision_value():
 VALUES = [-1.0, -0.5, -0.1, 0.0, 0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.6, 1.0]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_fast_path_equals_the_full_pass_at_every_grid_point(seed):
     setting = mlp_setting(seed, chunk_size=777)
@@ -104,6 +105,7 @@ def test_the_rounding_seen_is_within_half_the_screens_bound():
     assert 0 < worst < 0.5
 
 
+@pytest.mark.slow
 def test_fast_path_on_a_three_class_segmentation_net():
     model, area_x = seg_net(0)
     setting = seg.setting({**QUICK_SEG, "chunk_images": 3}, model, area_x, "cpu")
@@ -113,6 +115,7 @@ def test_fast_path_on_a_three_class_segmentation_net():
         assert torch.equal(fast.classes(v), class_map(setting, fast.path.at(v))), v
 
 
+@pytest.mark.slow
 def test_fast_path_follows_deeplab_upsampling():
     """DeepLabV3 (random weights, no download) upsamples its logits after the final
     convolution; the fast path must follow that exactly too."""

@@ -101,6 +101,7 @@ def test_a_suite_store_is_never_given_to_optuna(tmp_path):
         storage_url(f"sqlite:///{path}", "")
 
 
+@pytest.mark.slow
 def test_studies_are_saved_once_per_name(tmp_path):
     url = f"sqlite:///{tmp_path / 'o.db'}"
     plan = OptunaPlan(url, "trialid")
@@ -119,6 +120,7 @@ def test_studies_are_saved_once_per_name(tmp_path):
     assert loaded.user_attrs == {"who": "test"}
 
 
+@pytest.mark.slow
 def test_live_writing_goes_straight_to_the_storage(tmp_path):
     url = f"sqlite:///{tmp_path / 'live.db'}"
     plan = OptunaPlan(url, "live", write="live")

@@ -126,6 +126,7 @@ def test_l1_and_patience_keep_the_batch_promise(over):
         assert same(batch[i], alone) and batch[i].history.best_epoch == alone.history.best_epoch
 
 
+@pytest.mark.slow
 def test_the_runner_stores_the_numbers_each_trial_gets_alone(tmp_path):
     from suite.running.runner import Job, execute, group_jobs, run_study
     from suite.store import Store

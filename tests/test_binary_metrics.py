@@ -84,6 +84,7 @@ def test_one_class_only_leaves_the_rank_metrics_undefined():
     assert m["f1"] is None and "no positive samples and no positive" in undefined["f1"]
 
 
+@pytest.mark.slow
 def test_the_f1_threshold_is_the_best_on_its_own_data():
     for seed in range(5):
         y, s = arrays(seed, n=150, share=0.15, levels=30)

@@ -91,6 +91,7 @@ class FakeStore:
         return self.blobs.get((trial_id, name))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("task, names", [
     (class_area, ("class_area_regions", "class_area_curve", "class_area_history")),
     (segmentation_class_area, ("class_area_masks", "class_area_curve", "class_area_history")),

@@ -96,6 +96,7 @@ def test_missing_deeplab_weights_name_where_they_were_looked_for(tmp_path):
         torch.hub.set_dir(old)
 
 
+@pytest.mark.slow
 def test_fast_and_full_paths_make_the_same_search_and_reruns_repeat():
     config = {**QUICK_MLP, "budget": 15}
     seeds = derive(11, 0)
@@ -110,6 +111,7 @@ def test_fast_and_full_paths_make_the_same_search_and_reruns_repeat():
     assert runs[1].metrics["replays"] is None and runs[0].metrics["monotone"] == 1.0
 
 
+@pytest.mark.slow
 def test_segmentation_task_in_process():
     out = segmentation_class_area.run(QUICK_SEG, derive(12, 1), torch.device("cpu"),
                                       TrialContext("abc", ""))

@@ -23,6 +23,7 @@ def test_show_marks_fixed_and_default_values(capsys):
     assert "trials:     30" in out
 
 
+@pytest.mark.slow
 def test_a_bad_declaration_exits_2_with_one_sentence_and_no_traceback(tmp_path):
     bad = tmp_path / "bad.toml"
     bad.write_text('name = "bad"\n[task]\nkind = "supervised"\n[scientific]\nlr = [0.1, -1]\n')

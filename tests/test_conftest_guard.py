@@ -6,6 +6,7 @@ import shutil
 import subprocess
 import sys
 
+import pytest
 from conftest import REPO_ROOT
 
 LEAKY = '''
@@ -31,6 +32,7 @@ def test_e_draws_again():
 '''
 
 
+@pytest.mark.slow
 def test_a_leaking_test_fails_by_name_and_the_next_starts_clean(tmp_path):
     shutil.copy(REPO_ROOT / "tests" / "conftest.py", tmp_path / "conftest.py")
     (tmp_path / "test_leaky.py").write_text(LEAKY)

@@ -25,6 +25,8 @@ from suite.running.runner import Job, RunSummary, _drive, run_study, variant_of
 from suite.store import Store
 from suite.study import shipped
 
+pytestmark = pytest.mark.slow  # Dask clusters are started for this module
+
 distributed = pytest.importorskip("distributed")
 
 # 4 configs x 2 seeds, stored two at a time (one stacked model per config), each pair
@@ -198,6 +200,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.slow
 def test_no_scheduler_at_the_address_is_one_sentence_naming_it(tmp_path, monkeypatch, capfd):
     monkeypatch.setattr(executors, "CONNECT_TIMEOUT", 2.0)
     address = f"tcp://127.0.0.1:{free_port()}"
@@ -344,6 +347,7 @@ class Replaying:
         raise TasksFailed([(items[-1], RuntimeError("worker lost"))])
 
 
+@pytest.mark.slow
 def test_the_driver_stores_and_counts_a_repeated_result_once_and_names_failed_trials(
         tmp_path):
     from suite.study.planning import plan

@@ -1,4 +1,4 @@
-"""The fast decision-map grids (suite.figures.decision_grid): same classes as the
+"""The fast decision-map grids (suite.training.decision_grid): same classes as the
 notebook's way, the meshgrid layout whatever the chunk, a plain path for models it cannot
 speed up."""
 
@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from benchmarks import baselines
-from suite.figures import decision_grid as grid
 from suite.seeding import derive
 from suite.tasks import supervised
+from suite.training import decision_grid as grid
 from suite.training.recipe import predict_labels
 from suite.training.stacked_seeds import fit_batch
 
@@ -178,6 +178,7 @@ def notebook_models():
     return out
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("i", [0, 1, 2])
 def test_the_notebooks_model_copied_into_the_suites_mlp_gets_its_classes(notebook_models, i):
     """compare_pred's own map (h = 0.01, the notebook's module, one forward pass) against

@@ -9,9 +9,9 @@ import torch
 
 from suite import figures
 from suite.errors import UnknownNameError
-from suite.figures import decision_grid as grid
 from suite.figures import supervised as supervised_figures
 from suite.tasks import supervised
+from suite.training import decision_grid as grid
 from suite.training.datasets import Points
 
 

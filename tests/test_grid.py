@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from suite.figures.decision_grid import evaluate_grid, grid_axes
+from suite.training.decision_grid import evaluate_grid, grid_axes
 
 
 def plane(points: torch.Tensor) -> torch.Tensor:

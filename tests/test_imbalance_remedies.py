@@ -86,6 +86,7 @@ def test_liblinear_on_the_notebooks_split_is_scikit_learns_own():
     assert np.array_equal(weighted.artifacts["test_scores"], model.predict_proba(x_test)[:, 1])
 
 
+@pytest.mark.slow
 def test_the_cross_validated_threshold_is_recomputed_by_hand():
     c = config(split="train_test", estimator="liblinear", threshold_rule="cv_f1",
                minority=0.1)

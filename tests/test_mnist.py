@@ -342,6 +342,7 @@ def test_studies_declare_registered_figures_and_a_quick_offline_variant(name):
 
 
 # -- the command line ----------------------------------------------------------------------------
+@pytest.mark.slow
 def test_cli_missing_data_root_fails_with_the_message(tmp_path):
     missing = tmp_path / "no-mnist-here"
     r = subprocess.run([sys.executable, "-m", "suite", "run", "mnist-architectures", "--quick",

@@ -64,6 +64,7 @@ def full_size(tmp_path_factory):
     return root
 
 
+@pytest.mark.slow
 def test_the_standard_split_reads_60000_and_10000_digits(full_size):
     s = mnist_data.load_split(full_size, "standard", [1, 2])
     assert s.info["mode"] == "standard" and s.info["partition_seed"] is None

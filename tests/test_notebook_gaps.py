@@ -26,6 +26,7 @@ def store(tmp_path_factory):
     s.close()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", STUDIES)
 def test_every_declared_figure_draws_from_the_store(store, name):
     study = shipped.load(name, quick=True)

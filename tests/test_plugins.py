@@ -18,6 +18,7 @@ import suite
 from suite import figures, plugins, tasks
 from suite.cli import main
 from suite.seeding import derive
+from suite.study import plugin_loading as loading
 from suite.training import datasets, models
 
 EXAMPLE = REPO_ROOT / "examples" / "study-with-file"
@@ -28,17 +29,17 @@ RINGS = REPO_ROOT / "examples" / "plugin-rings"
 def clean_registries():
     """Each test registers its plug-ins afresh (the registries are per process)."""
     saved = [dict(t) for t in (tasks.TASKS, datasets.DATASETS, models.MODELS, figures.FIGURES)]
-    origins, files, installed = dict(plugins._ORIGINS), dict(plugins._FILES), plugins._installed
+    origins, files, installed = dict(loading._ORIGINS), dict(loading._FILES), loading._installed
     yield
     for table, old in zip((tasks.TASKS, datasets.DATASETS, models.MODELS, figures.FIGURES),
                           saved, strict=True):
         table.clear()
         table.update(old)
-    plugins._ORIGINS.clear()
-    plugins._ORIGINS.update(origins)
-    plugins._FILES.clear()
-    plugins._FILES.update(files)
-    plugins._installed = installed
+    loading._ORIGINS.clear()
+    loading._ORIGINS.update(origins)
+    loading._FILES.clear()
+    loading._FILES.update(files)
+    loading._installed = installed
 
 
 @pytest.fixture
@@ -235,6 +236,7 @@ def test_results_compact_fits_100_columns_and_csv_floats_round_trip(study_dir, c
     assert rows[0]["test_error_mean"] == suite.summary(study, store)["test_error_mean"][0]
 
 
+@pytest.mark.slow
 def test_import_suite_is_light():
     code = "import sys, suite; print('torch' in sys.modules, callable(suite.run))"
     out = subprocess.run([sys.executable, "-c", code], env={"PYTHONPATH": str(REPO_ROOT)},
@@ -247,6 +249,7 @@ def _readme_section() -> str:
     return text.split("## Writing your own task")[1].split("\n## ")[0]
 
 
+@pytest.mark.slow
 def test_the_readme_section_runs_as_written(tmp_path, monkeypatch):
     blocks = re.findall(r"```(\w+)\n(.*?)```", _readme_section(), re.S)
     files = {b.splitlines()[0].split(":")[0].lstrip("# "): b for _, b in blocks

@@ -1,15 +1,11 @@
 """`suite report`: pages, tables beside them, escaping, figures, and a real browser load."""
 
 import dataclasses
-import fcntl
 import json
 import os
-import select
 import shutil
 import subprocess
 import sys
-import tempfile
-import time
 from pathlib import Path
 
 import pytest
@@ -66,6 +62,7 @@ def site(tmp_path_factory):
     return root / "site"
 
 
+@pytest.mark.slow
 def test_index_lists_every_variant_with_status_and_link(site):
     index = (site / "index.html").read_text()
     assert 'href="tiny-report.html"' in index and 'href="tiny-report.quick.html"' in index
@@ -143,124 +140,49 @@ def test_report_of_a_missing_store_is_a_clear_error(tmp_path, capsys):
 
 # -- a real browser ----------------------------------------------------------------------
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-CHECK_IMAGES = """(async () => {
+CHECK_IMAGES = """async () => {
   const out = [];
   for (const img of document.images) {
     try { await img.decode(); out.push([img.naturalWidth, img.naturalHeight, ""]); }
     catch (e) { out.push([0, 0, String(e)]); }
   }
-  return JSON.stringify({images: out, scripts: document.scripts.length,
-                         title: document.title});
-})()"""
+  return {images: out, scripts: document.scripts.length, title: document.title};
+}"""
 
 
-class Chromium:
-    """Headless Chromium driven over the DevTools protocol on a pipe (--remote-debugging-
-    pipe: NUL-separated JSON on file descriptors 3 and 4), so no extra package is needed."""
+class Browser:
+    """The system's headless Chromium driven by Playwright (no browser download)."""
 
-    def __init__(self):
-        self.profile = tempfile.TemporaryDirectory()
-        child_in, self.to_child = os.pipe()
-        self.from_child, child_out = os.pipe()
-
-        def fds():  # in the child: its fd 3 reads our commands, its fd 4 writes answers
-            a = fcntl.fcntl(child_in, fcntl.F_DUPFD, 10)
-            b = fcntl.fcntl(child_out, fcntl.F_DUPFD, 10)
-            os.dup2(a, 3)
-            os.dup2(b, 4)
-
-        self.proc = subprocess.Popen(
-            [CHROMIUM, *FLAGS, f"--user-data-dir={self.profile.name}",
-             "--remote-debugging-pipe", "about:blank"],
-            pass_fds=(3, 4), preexec_fn=fds, stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL)
-        os.close(child_in)
-        os.close(child_out)
-        self.buffer, self.last_id, self.events = b"", 0, []
-
-    def send(self, method, params=None, session=None, timeout=60):
-        self.last_id += 1
-        msg = {"id": self.last_id, "method": method, "params": params or {}}
-        if session:
-            msg["sessionId"] = session
-        os.write(self.to_child, json.dumps(msg).encode() + b"\0")
-        deadline = time.monotonic() + timeout
-        while True:
-            answer = self._read(deadline)
-            if answer.get("id") == self.last_id:
-                if "error" in answer:
-                    raise RuntimeError(f"{method}: {answer['error']}")
-                return answer["result"]
-            self.events.append(answer)
-
-    def wait_for(self, method, timeout=60):
-        deadline = time.monotonic() + timeout
-        while not any(e.get("method") == method for e in self.events):
-            self.events.append(self._read(deadline))
-
-    def _read(self, deadline) -> dict:
-        while b"\0" not in self.buffer:
-            left = deadline - time.monotonic()
-            if left <= 0 or not select.select([self.from_child], [], [], left)[0]:
-                raise TimeoutError("chromium did not answer in time")
-            chunk = os.read(self.from_child, 1 << 20)
-            if not chunk:
-                raise RuntimeError("chromium closed the DevTools pipe")
-            self.buffer += chunk
-        raw, self.buffer = self.buffer.split(b"\0", 1)
-        return json.loads(raw)
+    def __init__(self, playwright):
+        self.chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                                   args=["--no-sandbox", "--disable-gpu"])
 
     def load(self, path: Path) -> tuple[list[str], dict]:
-        """Open `path` in a fresh tab; (console errors and failed loads, image check)."""
-        self.events = []
-        target = self.send("Target.createTarget", {"url": "about:blank"})["targetId"]
-        session = self.send("Target.attachToTarget", {"targetId": target,
-                                                      "flatten": True})["sessionId"]
-        for domain in ("Runtime", "Log", "Page"):
-            self.send(f"{domain}.enable", session=session)
-        self.send("Page.navigate", {"url": path.resolve().as_uri()}, session=session)
-        self.wait_for("Page.loadEventFired")
-        result = self.send("Runtime.evaluate", {"expression": CHECK_IMAGES, "awaitPromise": True,
-                                                "returnByValue": True}, session=session)
-        self.send("Target.closeTarget", {"targetId": target})
-        return errors_in(self.events), json.loads(result["result"]["value"])
-
-    def close(self):
-        try:
-            self.send("Browser.close", timeout=10)
-            self.proc.wait(20)
-        except (RuntimeError, TimeoutError, OSError, subprocess.TimeoutExpired):
-            self.proc.kill()
-            self.proc.wait()
-        os.close(self.to_child)
-        os.close(self.from_child)
-        self.profile.cleanup()
-
-
-def errors_in(events: list[dict]) -> list[str]:
-    out = []
-    for e in events:
-        p = e.get("params", {})
-        if e.get("method") == "Runtime.consoleAPICalled" and p["type"] in ("error", "assert"):
-            out.append("console: " + " ".join(str(a.get("value")) for a in p["args"]))
-        elif e.get("method") == "Runtime.exceptionThrown":
-            out.append("exception: " + p["exceptionDetails"]["text"])
-        elif e.get("method") == "Log.entryAdded" and p["entry"]["level"] == "error":
-            out.append(f"log: {p['entry']['text']} {p['entry'].get('url', '')}")
-    return out
+        """Open `path` in a fresh page; (console errors, uncaught exceptions and failed
+        loads, image check)."""
+        page, errors = self.chromium.new_page(), []
+        page.on("console", lambda m: errors.append(f"console: {m.text}")
+                if m.type in ("error", "assert") else None)
+        page.on("pageerror", lambda e: errors.append(f"exception: {e}"))
+        page.on("requestfailed", lambda r: errors.append(f"log: {r.failure} {r.url}"))
+        page.goto(path.resolve().as_uri(), wait_until="load")
+        result = page.evaluate(CHECK_IMAGES)
+        page.close()
+        return errors, result
 
 
 @pytest.fixture(scope="module")
 def browser():
     if CHROMIUM is None:
         pytest.skip("chromium is not installed (CI installs Debian's 'chromium' package)")
-    b = Chromium()
-    yield b
-    b.close()
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as playwright:
+        b = Browser(playwright)
+        yield b
+        b.chromium.close()
 
 
+@pytest.mark.slow
 def test_pages_load_in_chromium_without_errors_and_every_image_decodes(site, browser):
     for name in ("index.html", "tiny-report.html", "tiny-report.quick.html"):
         errors, result = browser.load(site / name)

@@ -10,13 +10,13 @@ import torch
 
 from suite import report
 from suite.analysis import diagnosis
-from suite.figures import decision_grid as grid
 from suite.figures import supervised as figures
 from suite.running.runner import run_study
 from suite.seeding import derive
 from suite.store import Store
 from suite.study import spec
 from suite.tasks import supervised
+from suite.training import decision_grid as grid
 
 TINY = """
 name = "tiny-contents"

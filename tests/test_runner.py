@@ -70,6 +70,7 @@ def test_learning_rate_ten_is_recorded_as_stalled_and_the_study_completes(store_
         assert by_lr[(0.1, s)]["status"] == "ok"
 
 
+@pytest.mark.slow
 def test_same_trial_in_fresh_processes_gives_identical_numbers(tmp_path):
     a, b = tmp_path / "a.db", tmp_path / "b.db"
     for path in (a, b):
@@ -80,6 +81,7 @@ def test_same_trial_in_fresh_processes_gives_identical_numbers(tmp_path):
     assert csv[0] == csv[1] and csv[0].count("\n") == 3
 
 
+@pytest.mark.slow
 def test_serial_and_parallel_runs_agree_bit_for_bit(tmp_path):
     study = shipped.load("spiral-activations", quick=True)
     run_study(study, Store(tmp_path / "serial.db"), device="cpu", workers=1)
@@ -88,6 +90,7 @@ def test_serial_and_parallel_runs_agree_bit_for_bit(tmp_path):
     assert len(serial) == 4 and serial == snapshot(tmp_path / "parallel.db", study.name)
 
 
+@pytest.mark.slow
 def test_sigkill_mid_run_loses_no_finished_trial(tmp_path):
     decl = tmp_path / "kill-me.toml"
     decl.write_text(textwrap.dedent(SLOW_STUDY))
@@ -125,6 +128,7 @@ def _wait_for_trials(store, at_least: int, proc, timeout: float = 120) -> int:
     raise AssertionError("no trials were stored in time")
 
 
+@pytest.mark.slow
 def test_a_second_concurrent_run_of_the_same_study_is_refused(tmp_path):
     decl = tmp_path / "kill-me.toml"
     decl.write_text(textwrap.dedent(SLOW_STUDY).replace("epochs = 60", "epochs = 1000"))
@@ -142,6 +146,7 @@ def test_a_second_concurrent_run_of_the_same_study_is_refused(tmp_path):
     assert len(snapshot(store, "kill-me", "full")) >= 1  # the store is intact and readable
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", shipped.names())
 def test_every_shipped_quick_variant_runs_end_to_end(name, store_path):
     study = shipped.load(name, quick=True)

@@ -31,6 +31,8 @@ from suite.study import shipped
 from suite.study.planning import plan
 from suite.tasks import mnist_search
 
+pytestmark = pytest.mark.slow  # a PostgreSQL server is started for this module
+
 QUICK = "spiral-learning-rate"  # 4 trials, about 4 s
 
 
@@ -78,6 +80,7 @@ def both(postgres_server, tmp_path_factory):
         yield url, folder / "s.db", folder
 
 
+@pytest.mark.slow
 def test_postgres_and_sqlite_give_identical_results(both, capsys):
     url, path, _ = both
     for extra in ([], ["--trials"]):
@@ -98,6 +101,7 @@ def test_postgres_and_sqlite_give_identical_results(both, capsys):
         lite_store.close()
 
 
+@pytest.mark.slow
 def test_report_renders_from_postgres_and_sqlite_without_the_password(both, capsys):
     url, path, folder = both
     for name, target in (("pg", url), ("lite", path)):
@@ -157,6 +161,7 @@ def count_trials(url: str, study: str) -> int:
         return 0
 
 
+@pytest.mark.slow
 def test_two_drivers_on_different_studies_share_a_fresh_database(postgres_url, tmp_path):
     decls = [declare(tmp_path, f"concurrent-{k}", 20) for k in "ab"]
     procs = [start(d, postgres_url) for d in decls]  # both create the schema at once
@@ -178,6 +183,7 @@ def test_two_drivers_on_different_studies_share_a_fresh_database(postgres_url, t
     store.close()
 
 
+@pytest.mark.slow
 def test_same_study_twice_is_refused_and_a_killed_driver_leaves_no_lock(postgres_url, tmp_path):
     decl = declare(tmp_path, "kill-me", 500)  # about 5 s per pair of trials, 4 pairs
     first = start(decl, postgres_url)
@@ -294,6 +300,7 @@ def test_a_version_1_store_on_postgres_is_upgraded(postgres_url):
     store.close()
 
 
+@pytest.mark.slow
 def test_class_area_optuna_studies_live_in_the_same_database(postgres_url):
     proc = run_cli("run", "blobs-class-area", "--quick", "--store", postgres_url,
                    "--no-progress", "--device", "cpu")
@@ -314,6 +321,7 @@ def test_class_area_optuna_studies_live_in_the_same_database(postgres_url):
         assert all(mark not in where for mark in password_marks(postgres_url))
 
 
+@pytest.mark.slow
 def test_the_mnist_search_keeps_its_optuna_study_in_the_database(postgres_url):
     config = {**tasks.get("mnist-search").defaults(), "checkpoint_dir": "/nonexistent/never",
               "optuna_url": optuna_storage_for(postgres_url)}
@@ -343,6 +351,7 @@ def connections(url: str, settle: float = 10.0) -> int:
         time.sleep(0.1)
 
 
+@pytest.mark.slow
 def test_searches_leave_no_connections_open(postgres_url, tmp_path):
     """A Dask worker lives for many trials: each search's Optuna storage on the server must
     be closed when the trial ends, not held by its pool until the server refuses clients."""

@@ -122,6 +122,7 @@ def test_modifier_finds_the_final_layer():
         final_layer(nn.Sequential(nn.ReLU()))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_area_contract_on_trained_mlps(seed):
     """Monotone over the documented range, original at 0, 0 at +1, 1 at -1, and the

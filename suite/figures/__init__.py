@@ -2,8 +2,7 @@
 
 - `registry`: `FigureContext`, `FIGURES`, `register`, `draw`, `png_bytes`.
 - `supervised`: the supervised studies' data, metric-vs-axis, loss-curve and
-  decision-boundary figures; `decision_grid` evaluates a model on a grid of the plane for
-  their decision maps.
+  decision-boundary figures (their maps computed by `suite.training.decision_grid`).
 - `catalogue_studies`: the optimiser-path, imbalance and capacity studies' figures.
 - `class_area`: the class-area studies' figures.
 - `mnist`: the MNIST studies' confusion matrices and search histories.
@@ -15,7 +14,6 @@ Importing this package registers every family's figures.
 from suite.figures import (  # noqa: I001  (registry first: the families import it)
     catalogue_studies,
     class_area,
-    decision_grid,
     mnist,
     registry,
     supervised,
@@ -30,4 +28,4 @@ from suite.figures.registry import (
 )
 
 __all__ = ["FIGURES", "FigureContext", "FigureUnavailable", "catalogue_studies", "class_area",
-           "decision_grid", "draw", "mnist", "png_bytes", "register", "registry", "supervised"]
+           "draw", "mnist", "png_bytes", "register", "registry", "supervised"]

@@ -4,9 +4,12 @@ they support; a study declares which it wants; the report draws them. The figure
 of each family (`suite.figures.supervised`, ...) add theirs with `register`.
 """
 
+from __future__ import annotations
+
 import io
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import matplotlib
 
@@ -15,7 +18,9 @@ matplotlib.use("Agg")
 from matplotlib.figure import Figure  # noqa: E402
 
 from suite.errors import UnknownNameError, did_you_mean  # noqa: E402
-from suite.study.spec import Study  # noqa: E402
+
+if TYPE_CHECKING:  # (figures sit below the study layer: the type only)
+    from suite.study.spec import Study
 
 
 @dataclass

@@ -10,9 +10,9 @@ from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
 
 from suite import analysis
-from suite.figures import decision_grid
 from suite.figures.registry import FigureContext, FigureUnavailable, register
 from suite.seeding import TrialSeeds
+from suite.training import decision_grid
 
 # -- figure data: pure functions (tests check these) ------------------------------------
 QUICK_MAX_SIDE = 200  # quick variants: decision-map grids at most this many points a side

@@ -88,7 +88,7 @@ class StudyPage:
     notes: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)  # trials' page notes, shown on top
     provenance: dict = field(default_factory=dict)
-    search: str = ""  # how many Optuna trials ran at a time (studies of Optuna searches)
+    search: str = ""  # the task's own sentences on its trials (Task.report_notes)
     findings_text: str = ""  # the task's findings paragraph (MNIST studies)
     study: Study | None = None
     rows: list = field(default_factory=list, repr=False)
@@ -208,8 +208,8 @@ def study_page(store: Store, entry: dict, out: Path) -> StudyPage:
         page.description = study.description
         page.declaration = declaration_rows(study, rows)
     if rows:
-        page.search = optuna_rounds(rows)
-        page.findings_text = findings_text(entry["task"], rows)
+        page.search = task_notes(study, entry["task"], rows)
+        page.findings_text = findings_text(study, entry["task"], rows)
         curves = {r["trial_id"]: store.curves(r["trial_id"]) for r in rows}
         page.tables = tables(study, rows, curves)
         page.figures = figures(study, rows, store, page) if study is not None else []
@@ -287,55 +287,29 @@ def _ranges(values: list[int]) -> str:
     return ", ".join(map(str, values))
 
 
-# -- Optuna searches ----------------------------------------------------------------------
-def optuna_rounds(rows: list[dict]) -> str:
-    """How many Optuna trials the trials' searches evaluated at a time, as a sentence ('' when
-    no trial ran an Optuna search): batch-parallel TPE is not sequential TPE."""
-    searches = [s for s in map(_optuna_search, rows) if s is not None]
-    if not searches:
-        return ""
-    widths = sorted({w for w, _ in searches})
-    random_only = all(r for _, r in searches)
-    if widths == [1]:
-        return "Optuna trials evaluated one at a time" + (
-            "." if random_only else " (sequential TPE).")
-    n = " or ".join(map(str, widths)) + (" (by configuration)" if len(widths) > 1 else "")
-    if random_only:
-        return (f"Optuna trials evaluated {n} at a time; every suggestion was random (the "
-                "random sampler or TPE's startup trials), so they are those a sequential "
-                "search makes.")
-    return (f"Optuna trials evaluated {n} at a time (batch-parallel TPE: not sequential TPE): "
-            "each round asks that many trials, evaluates them together and tells them in "
-            "trial order, and TPE counts the round's pending trials as bad ones (constant "
-            "liar), so its suggestions differ from those of a search one trial at a time.")
+# -- the task's own text ----------------------------------------------------------------
+def task_notes(study: Study | None, task_name: str, rows: list[dict]) -> str:
+    """The sentences the study's task says about its stored trials (`Task.report_notes`:
+    how its searches ran, say); '' for a task whose code is not loaded here."""
+    task = _task(study, task_name)
+    return " ".join(task.report_notes(rows)) if task is not None else ""
 
 
-def _optuna_search(row: dict) -> tuple[int, bool] | None:
-    """(most trials of a round, every suggestion random) of a trial's Optuna search, if it
-    ran one; trials stored before searches recorded their rounds ran one at a time."""
-    a = row.get("artifacts", {})
-    if "search" in a and "sampler" in a:  # mnist-search
-        s, n_trials = a["sampler"], row["config"].get("n_trials", 1)
-        w = min(s.get("parallel", 1), n_trials)
-        # the last round is asked knowing at most this many results; TPE samples at random
-        # until it knows n_startup_trials
-        known = (n_trials - 1) // w * w
-        return w, s.get("name") == "random" or known < s.get("n_startup_trials", 0)
-    if "tpe" in a.get("evaluations", {}):  # the class-area tasks
-        return min(a.get("tpe", {}).get("parallel", 1), row["config"].get("budget", 1)), False
-    return None
+def _task(study: Study | None, task_name: str):
+    """The study's task, else the one of that name loaded here (None when not loaded)."""
+    from suite import tasks
+
+    return study.task if study is not None else tasks.TASKS.get(task_name)
 
 
 # -- findings paragraphs and the diagnosis guide -------------------------------------------
-FINDINGS_TEXT = {"mnist": "architectures_findings", "mnist-search": "search_findings"}
 
 
-def findings_text(task: str, rows: list[dict]) -> str:
-    """The task's findings paragraph (`suite.analysis.mnist_findings`), or '' for tasks
-    without one."""
-    if task not in FINDINGS_TEXT:
-        return ""
-    return getattr(analysis.mnist_findings, FINDINGS_TEXT[task])(rows)
+def findings_text(study: Study | None, task_name: str, rows: list[dict]) -> str:
+    """The task's findings paragraph (`Task.findings`, e.g. the MNIST tasks'), or '' for
+    tasks without one or whose code is not loaded here."""
+    task = _task(study, task_name)
+    return task.findings(rows) if task is not None else ""
 
 
 def diagnosis_guide() -> Table:
@@ -517,7 +491,7 @@ def figures(study: Study, rows: list[dict], store: Store, page: StudyPage) -> li
                               f"(registered: {', '.join(sorted(F.FIGURES))}).")
             continue
         try:
-            png = F.png_bytes(F.FIGURES[name](ctx))
+            png = F.png_bytes(F.draw(name, ctx))
         except F.FigureUnavailable as e:
             page.notes.append(f"Figure '{name}' does not apply here: {e}.")
             continue

@@ -18,11 +18,13 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from suite import __version__, numerics, plugins, tasks
-from suite.errors import RunFailed, SuiteError
+from suite import __version__, numerics
+from suite.errors import PluginError, RunFailed, SuiteError
 from suite.running import environment
+from suite.running.compare import compare_batch
 from suite.running.executors import TasksFailed, make_executor, summarise_error
 from suite.store import Store, now
+from suite.study import plugin_loading as plugins
 from suite.study.planning import TrialSpec, canonical, plan
 from suite.study.spec import Study, differences
 from suite.tasks.base import TrialContext, takes_context
@@ -60,7 +62,7 @@ def execute_group(jobs: list[Job]) -> list[tuple[dict, dict, dict]]:
     started, t0 = now(), time.perf_counter()
     for ref in first.plugin_files:
         plugins.load_reference(ref)
-    task = tasks.get(first.spec.config["task"])
+    task = plugins.get_task(first.spec.config["task"])
     config = with_runtime(task, first.spec.config, first.runtime)
     # The trial's own numeric settings (IEEE float32, ...: numerics.TRIAL), whatever this
     # process had set; the process gets its own back afterwards.
@@ -82,14 +84,14 @@ def _check_contract(task, config, jobs: list[Job], outcomes, device) -> None:
     """A plug-in task's outcomes honour the contract (`suite.plugins.TASK_CONTRACT`); on
     the run's first batched group, seed 0 of it is also run alone and compared."""
     if len(outcomes) != len(jobs):
-        raise plugins.PluginError(f"The plug-in task '{task.name}' breaks the task contract: "
+        raise PluginError(f"The plug-in task '{task.name}' breaks the task contract: "
                                   f"run_batch gave {len(outcomes)} outcomes for {len(jobs)} "
                                   "seeds.")
     for outcome in outcomes:
         plugins.check_outcome(task, outcome)
     if len(jobs) > 1 and jobs[0].check_batch:
         alone = task.run(config, jobs[0].spec.seeds, device)
-        plugins.compare_batch(task, outcomes[0], alone, jobs[0].spec.seeds.index)
+        compare_batch(task, outcomes[0], alone, jobs[0].spec.seeds.index)
 
 
 def _record(job: Job, outcome, started: str, finished: str, wall: float, device):
@@ -114,7 +116,7 @@ def group_jobs(jobs: list[Job], batch: bool, workers: int = 1) -> list[list[Job]
     until every worker has one. `batch` False gives one trial per group."""
     groups: dict = {}
     for j in jobs:
-        can = batch and tasks.get(j.spec.config["task"]).run_batch is not None
+        can = batch and plugins.get_task(j.spec.config["task"]).run_batch is not None
         groups.setdefault(j.spec.config_hash if can else j.spec.trial_id, []).append(j)
     out = [g[i:i + MAX_GROUP] for g in groups.values() for i in range(0, len(g), MAX_GROUP)]
     while len(out) < workers and max(map(len, out), default=1) > 1:

@@ -20,12 +20,14 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from suite import __version__, numerics, plugins, tasks
+from suite import __version__, numerics
 from suite.errors import SuiteError
 from suite.running import environment
+from suite.running.compare import outcome_differences
 from suite.running.runner import Job, execute
 from suite.seeding import derive
 from suite.store import Store
+from suite.study import plugin_loading as plugins
 from suite.study.planning import TrialSpec, digest, identity, stable_config
 
 
@@ -54,7 +56,7 @@ def select(rows: list[dict], sample: int | None, seed: int = 0) -> list[dict]:
 def rebuild(row: dict) -> TrialSpec:
     """The trial's spec from its stored row: seeds derived again, identity hashed again."""
     seeds = derive(row["seeds"]["root"], row["seeds"]["index"])
-    runtime = tasks.get(row["config"]["task"]).runtime
+    runtime = plugins.get_task(row["config"]["task"]).runtime
     trial_id = identity(row["study"], row["variant"] == "quick", row["config"], seeds, runtime,
                         row["suite_version"])
     return TrialSpec(row["study"], row["plan_index"], row["labels"], row["config"], seeds,
@@ -71,39 +73,6 @@ def identity_differences(row: dict, spec: TrialSpec) -> list[str]:
         out.append("trial_id: study, variant, config, seeds and suite version do not hash "
                    "to the stored id")
     return out
-
-
-def _curve_value(v):
-    return None if v is None or v != v else float(v)
-
-
-def outcome_differences(stored: dict, curves: dict, blobs: dict, new: dict,
-                        new_curves: dict, new_blobs: dict, timings=()) -> list[str]:
-    """Every way the re-run differs from the stored trial (empty when bit-identical);
-    the metrics named in `timings` (wall-clock measurements) are not compared."""
-    out = []
-    if stored["status"] != new["status"]:
-        out.append(f"status: stored {stored['status']!r}, re-run {new['status']!r}")
-    for k in sorted((stored["metrics"].keys() | new["metrics"].keys()) - set(timings)):
-        a, b = stored["metrics"].get(k), new["metrics"].get(k)
-        if a != b or type(a) is not type(b):
-            out.append(f"metrics.{k}: stored {a!r}, re-run {b!r}")
-    for k in sorted(curves.keys() | new_curves.keys()):
-        a = curves.get(k, [])
-        b = [_curve_value(v) for v in new_curves.get(k, [])]
-        if a != b:
-            out.append(f"curves.{k}: {_first_difference(a, b)}")
-    for k in sorted(blobs.keys() | new_blobs.keys()):
-        if blobs.get(k) != new_blobs.get(k):
-            out.append(f"blobs.{k}: the bytes differ")
-    return out
-
-
-def _first_difference(a: list, b: list) -> str:
-    for i, (x, y) in enumerate(zip(a, b, strict=False)):
-        if x != y:
-            return f"epoch {i + 1}: stored {x!r}, re-run {y!r}"
-    return f"stored {len(a)} values, re-run {len(b)}"
 
 
 def device_for(stored: str) -> tuple[str | None, str]:
@@ -133,7 +102,7 @@ def check_trial(store: Store, row: dict, threads: int, unloadable: str = "",
     blobs = {name: store.blob(row["trial_id"], name) for name in store.blob_names(row["trial_id"])}
     check.differences += outcome_differences(row, store.curves(row["trial_id"]), blobs, new,
                                              new_curves, new_blobs,
-                                             tasks.get(row["config"]["task"]).timings)
+                                             plugins.get_task(row["config"]["task"]).timings)
     if check.differences and note:
         check.differences.append(f"note{note}")
     return check

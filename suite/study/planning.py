@@ -7,15 +7,13 @@ store (resume), and a changed value, seed or suite version makes a new trial ins
 reusing an old one.
 """
 
-import hashlib
-import itertools
-import json
 import math
 from dataclasses import dataclass
 
 from suite import __version__
+from suite.identity import canonical, checkpoint_key, digest, stable_config  # noqa: F401
 from suite.seeding import TrialSeeds, derive
-from suite.study.spec import Study
+from suite.study.spec import Study, grid
 
 
 @dataclass(frozen=True)
@@ -27,14 +25,6 @@ class TrialSpec:
     seeds: TrialSeeds
     config_hash: str
     trial_id: str
-
-
-def canonical(obj) -> str:
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), allow_nan=False)
-
-
-def digest(obj, n: int = 16) -> str:
-    return hashlib.sha256(canonical(obj).encode()).hexdigest()[:n]
 
 
 # A plan above CONFIRM_TRIALS trials runs only with `suite run --yes`; one above
@@ -71,38 +61,12 @@ def check_size(study: Study, seeds: int | None = None, yes: bool = False) -> str
     return words + "."
 
 
-def grid(study: Study):
-    """Yield (labels, config) for every point of the product of the scientific axes."""
-    from suite import plugins  # (it pulls in the figures' matplotlib
-
-    base = {"task": study.task.name, **study.task.defaults(), **study.fixed}
-    for combo in itertools.product(*(axis.values for axis in study.axes)):
-        config = dict(base)
-        for v in combo:
-            config.update(v.settings)
-        stamps = plugins.stamps(study.task, config)
-        if stamps:  # the plug-in code that computes this config is part of its identity
-            config["plugins"] = stamps
-        yield {a.name: v.label for a, v in zip(study.axes, combo, strict=True)}, config
-
-
-def stable_config(config: dict, runtime=()) -> dict:
-    """The config without its run-time settings (see `Task.runtime`)."""
-    return {k: v for k, v in config.items() if k not in runtime}
-
-
 def identity(study: str, quick: bool, config: dict, seeds: TrialSeeds, runtime=(),
              version: str = __version__) -> str:
     """A trial's id: the hash of its study and variant, config (run-time settings left
     out), seeds and suite version."""
     return digest({"study": study, "quick": quick, "config": stable_config(config, runtime),
                    "seeds": seeds.as_dict(), "suite": version}, 24)
-
-
-def checkpoint_key(config: dict, seeds: TrialSeeds, runtime=()) -> str:
-    """A name for a trial's resumable scratch state (e.g. an Optuna journal)."""
-    return digest({"config": stable_config(config, runtime), "seeds": seeds.as_dict(),
-                   "suite": __version__}, 24)
 
 
 def plan(study: Study, seeds: int | None = None) -> list[TrialSpec]:

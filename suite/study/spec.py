@@ -50,6 +50,7 @@ expected and what was given.
 import copy
 import dataclasses
 import datetime
+import itertools
 import json
 import math
 import re
@@ -61,6 +62,7 @@ from typing import Any
 from suite import tasks
 from suite.analysis import claims
 from suite.errors import DeclarationError, SuiteError, did_you_mean
+from suite.study import plugin_loading as plugins
 from suite.tasks.base import Task
 
 TOP_KEYS = ("name", "description", "task", "fixed", "scientific", "nuisance", "metrics",
@@ -219,8 +221,6 @@ def parse(raw: dict, source: str, *, quick: bool = False, base: str | Path | Non
 
 def _plugin_files(raw: dict, c: _Checker) -> list[str]:
     """Load the files of the `plugins` key (their register_* calls add components)."""
-    from suite import plugins
-
     given = raw.get("plugins", [])
     if not isinstance(given, list) or not all(isinstance(f, str) and f.endswith(".py")
                                               for f in given):
@@ -341,8 +341,6 @@ def _task(raw, c) -> tuple[Task, dict]:
         c.fail("task", "a table with at least 'kind'", t)
     kind = t.get("kind")
     params = {k: v for k, v in t.items() if k != "kind"}
-    from suite import plugins
-
     if isinstance(kind, str) and plugins.is_file_kind(kind):
         file, _, attribute = kind.partition(":")
         task = plugins.task_from_file(c.base / file, attribute or "TASK", c.source)
@@ -514,8 +512,6 @@ def _names(raw, c, key: str, valid) -> tuple[str, ...]:
 
 def _check_points(study: Study, c: _Checker) -> None:
     """Run the task's cross-parameter rules on every point of the grid."""
-    from suite.study.planning import grid  # planning imports this module
-
     for labels, config in grid(study):
         where = ", ".join(f"{k}={v}" for k, v in labels.items())
 
@@ -555,3 +551,16 @@ def _check_reference(ref, c: _Checker, study: Study) -> None:
                    f"({', '.join(repr(x) for x in labels)})", key, did_you_mean(key, labels))
         if isinstance(value, bool) or not isinstance(value, int | float):
             c.fail(f"reference.values.{key}", "a number", value)
+
+
+def grid(study: Study):
+    """Yield (labels, config) for every point of the product of the scientific axes."""
+    base = {"task": study.task.name, **study.task.defaults(), **study.fixed}
+    for combo in itertools.product(*(axis.values for axis in study.axes)):
+        config = dict(base)
+        for v in combo:
+            config.update(v.settings)
+        stamps = plugins.stamps(study.task, config)
+        if stamps:  # the plug-in code that computes this config is part of its identity
+            config["plugins"] = stamps
+        yield {a.name: v.label for a, v in zip(study.axes, combo, strict=True)}, config

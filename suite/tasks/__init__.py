@@ -38,11 +38,8 @@ TASKS: dict[str, Task] = {
 
 
 def get(name: str) -> Task:
-    """The task called `name`: shipped, or from an installed plug-in (`suite.plugins`)."""
-    if name not in TASKS:
-        from suite import plugins
-
-        plugins.load_installed()
+    """The task called `name`: shipped or registered by a plug-in already loaded
+    (`suite.study.plugin_loading.get_task` also loads the installed plug-ins)."""
     if name not in TASKS:
         valid = ", ".join(sorted(TASKS))
         raise UnknownNameError(

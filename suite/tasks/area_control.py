@@ -162,7 +162,7 @@ def _search(engine: Engine, target, config, seeds, plan: OptunaPlan, metrics, ar
         metrics |= summary(method, records, target, config["tolerance"], final)
     attrs = {"suite_trial": plan.name, "target_area": target,
              "original_area": engine.survey.area,
-             "geometry": "suite.weight_path (the suite trial's artifacts explain it)"}
+             "geometry": "suite.tasks.weight_path (the suite trial's artifacts explain it)"}
     names = save_studies(plan, tpe, brentq_records, bounds, target, attrs)
     storage = public_target(plan.url) if plan.url else None  # a store's password is no artifact
     artifacts["optuna"] = {"storage": storage, "studies": names, "write": plan.write}

@@ -103,6 +103,11 @@ class Task:
     # Called by the driver before any trial runs, once per distinct config of the pending
     # trials (runtime settings applied): fetch or check inputs, raise SuiteError early.
     prepare: Callable[[Mapping], None] = lambda config: None
+    # The task's own text in the report: sentences about its stored trials (their rows),
+    # printed under the study's tables (how a search ran, say). The report knows no task.
+    report_notes: Callable[[list[dict]], list[str]] = lambda rows: []
+    # Its findings paragraph in the report, from its stored rows ('' for none).
+    findings: Callable[[list[dict]], str] = lambda rows: ""
     # The metrics with known bounds, metric -> (lowest, highest): accuracies, AUCs and
     # shares are (0, 1). Their intervals stay inside them (`suite.analysis.interval`).
     bounds: Mapping[str, tuple[float, float]] = field(default_factory=dict)

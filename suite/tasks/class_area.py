@@ -24,6 +24,7 @@ from suite.errors import SuiteError
 from suite.seeding import TrialSeeds
 from suite.tasks import area_control
 from suite.tasks import params as P
+from suite.tasks._search_notes import tpe_rounds
 from suite.tasks.area import Grid, grid_setting
 from suite.tasks.base import Task, TrialContext, TrialOutcome, unit_bounds
 from suite.training import components, datasets
@@ -135,6 +136,6 @@ def load_model(config, state: bytes) -> MLP:
 
 TASK = Task(name="class-area", description=__doc__.strip().splitlines()[0], params=PARAMS,
             metrics=METRICS, curves=CURVES, figures=FIGURES, run=run, check=check,
-            timings=area_control.TIMINGS,
+            timings=area_control.TIMINGS, report_notes=tpe_rounds,
             bounds=unit_bounds("original_area", "target_area", "monotone", "train_accuracy",
                                "val_accuracy"))

@@ -17,6 +17,7 @@ import io
 import torch
 from torch import nn
 
+from suite.analysis import mnist_findings
 from suite.seeding import TrialSeeds
 from suite.tasks import params as P
 from suite.tasks.base import Task, TrialOutcome, unit_bounds
@@ -185,5 +186,5 @@ def check(config, fail) -> None:
 
 TASK = Task(name="mnist", description=__doc__.strip().splitlines()[0], params=PARAMS,
             metrics=METRICS, curves=CURVES, figures=FIGURES, run=run, runtime=RUNTIME,
-            prepare=prepare, check=check,
+            prepare=prepare, check=check, findings=mnist_findings.architectures_findings,
             bounds=unit_bounds("test_accuracy", "val_accuracy", "train_accuracy"))

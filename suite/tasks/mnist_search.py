@@ -64,10 +64,12 @@ import torch
 from optuna.trial import TrialState
 
 from suite import numerics
+from suite.analysis import mnist_findings
 from suite.seeding import TrialSeeds
 from suite.tasks import mnist
 from suite.tasks import params as P
 from suite.tasks._inner_map import inner_map
+from suite.tasks._search_notes import optuna_rounds
 from suite.tasks.base import Task, TrialOutcome, unit_bounds
 from suite.training.mnist_data import Split
 from suite.training.models import count_parameters
@@ -196,8 +198,8 @@ def open_study(config, seeds: TrialSeeds) -> tuple[optuna.Study, str | None, obj
     password) and its RDB storage (None elsewhere), to close with `close_rdb_storage`."""
     if not config["checkpoint_dir"] and not config["optuna_url"]:
         return optuna.create_study(direction="maximize"), None, None
+    from suite.identity import checkpoint_key
     from suite.store import public_target, rdb_storage
-    from suite.study.planning import checkpoint_key  # planning imports the task registry
 
     key = checkpoint_key(config, seeds, RUNTIME)
     if config["optuna_url"]:
@@ -401,7 +403,26 @@ def _retrain(config, seeds, best, data, device, metrics, artifacts, records) -> 
                         {"state_dict": mnist.state_bytes(model)}, diverged)
 
 
+def search_rounds(row: dict) -> tuple[int, bool] | None:
+    """(most trials of a round, every suggestion random) of a stored trial's search."""
+    a = row.get("artifacts", {})
+    if "search" not in a or "sampler" not in a:
+        return None
+    s, n_trials = a["sampler"], row["config"].get("n_trials", 1)
+    w = min(s.get("parallel", 1), n_trials)
+    # the last round is asked knowing at most this many results; TPE samples at random
+    # until it knows n_startup_trials
+    known = (n_trials - 1) // w * w
+    return w, s.get("name") == "random" or known < s.get("n_startup_trials", 0)
+
+
+def report_notes(rows: list[dict]) -> list[str]:
+    """The report's sentence on how the trials' searches evaluated their Optuna trials."""
+    return optuna_rounds(map(search_rounds, rows))
+
+
 TASK = Task(name="mnist-search", description=__doc__.strip().splitlines()[0], params=PARAMS,
             metrics=METRICS, curves=CURVES, figures=FIGURES, run=run, check=check,
-            runtime=RUNTIME, prepare=mnist.prepare,
+            runtime=RUNTIME, prepare=mnist.prepare, report_notes=report_notes,
+            findings=mnist_findings.search_findings,
             bounds=unit_bounds("test_accuracy", "best_val_accuracy"))

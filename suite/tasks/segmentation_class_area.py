@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from suite.seeding import TrialSeeds
 from suite.tasks import area_control
 from suite.tasks import params as P
+from suite.tasks._search_notes import tpe_rounds
 from suite.tasks.area import Setting
 from suite.tasks.base import Task, TrialContext, TrialOutcome, unit_bounds
 from suite.training import components, shapes
@@ -184,6 +185,6 @@ def _pixel_accuracy(model, pts: Points) -> float:
 
 TASK = Task(name="segmentation-class-area", description=__doc__.strip().splitlines()[0],
             params=PARAMS, metrics=METRICS, curves=CURVES, figures=FIGURES, run=run,
-            check=check, timings=area_control.TIMINGS,
+            check=check, timings=area_control.TIMINGS, report_notes=tpe_rounds,
             bounds=unit_bounds("original_area", "target_area", "monotone", "train_accuracy",
                                "val_accuracy"))

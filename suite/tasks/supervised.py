@@ -132,7 +132,7 @@ def boundary_width(model: torch.nn.Module, points: datasets.Points, loss: str,
                    h: float = BOUNDARY_H) -> float | None:
     """The share of `points`' box (+-1) where the model's probability of class 1 is inside
     decision_grid.BAND; None unless the data is 2-D with two classes."""
-    from suite.figures import decision_grid as grid  # lazy: figures sits above tasks
+    from suite.training import decision_grid as grid
 
     x = points.x.detach().cpu()
     if x.shape[1] != 2 or int(points.y.max()) > 1:

@@ -6,6 +6,8 @@
   data root; `shapes`: segmentation images and nets of the class-area studies.
 - `recipe`: the minibatch training recipe (one model), its metrics and early stopping.
 - `binary_metrics`: binary classification metrics that say when they are undefined.
+- `decision_grid`: a model evaluated on a grid of the plane (the decision maps, and the
+  supervised task's boundary_width metric).
 - `stacked_seeds`: trials that differ only in their seeds trained together as one stacked
   model (`fit_batch`), built on `stacked_mlp` (stacked weights, batched matrix products)
   and `stacked_heads` (the losses' per-sample gradients).
@@ -15,6 +17,7 @@ from suite.training import (
     binary_metrics,
     components,
     datasets,
+    decision_grid,
     mnist_data,
     models,
     recipe,
@@ -28,6 +31,7 @@ from suite.training.models import MLP
 from suite.training.recipe import train
 from suite.training.stacked_seeds import fit_batch, make_splits
 
-__all__ = ["MLP", "Points", "binary_metrics", "components", "datasets", "fit_batch",
+__all__ = ["MLP", "Points", "binary_metrics", "components", "datasets", "decision_grid",
+           "fit_batch",
            "make_splits", "mnist_data", "models", "recipe", "shapes", "stacked_heads",
            "stacked_mlp", "stacked_seeds", "train"]

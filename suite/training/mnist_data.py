@@ -41,7 +41,6 @@ from suite.training.datasets import Points
 ENV_ROOT = "SUITE_DATA_ROOT"
 PARTS = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
          "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")}
-SIZES = {"train": 60000, "test": 10000}
 SPLITS = {"auto": "standard when the training files are present, else offline",
           "standard": "60,000 training digits for development, the 10,000 test digits to test",
           "offline": "the 10,000 official test digits split into development and test parts"}

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 import torch
 
+from suite.errors import PluginError
 from suite.seeding import TrialSeeds
 from suite.training import components, stacked_heads
 from suite.training.datasets import Points, make_split
@@ -90,8 +91,6 @@ class Run:
         self.modules = [MODELS[config["model"]](config, n_in, n_out, s.generator("init"))
                         for s in seeds_list]
         if not all(isinstance(m, MLP) for m in self.modules):  # a plug-in model
-            from suite.plugins import PluginError
-
             raise PluginError(f"The model '{config['model']}' is not a "
                               "suite.training.models.MLP, which this task trains as one "
                               "stacked model; use it in a task of your own.")

@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from benchmarks import baselines, fixtures
-from suite.figures import decision_grid
 from suite.tasks.supervised import make_splits
+from suite.training import decision_grid
 from suite.training.stacked_seeds import Run, fit_batch
 
 torch.set_num_threads(1)
@@ -22,6 +22,7 @@ def trained():
     return fixtures.model_of(t), *fixtures.ranges(t)
 
 
+@pytest.mark.slow
 def test_class_map(benchmark, trained):
     model, xr, yr = trained
     z = benchmark(decision_grid.class_map, model, "mse", xr, yr, 0.05)
