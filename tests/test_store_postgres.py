@@ -185,7 +185,11 @@ def test_two_drivers_on_different_studies_share_a_fresh_database(postgres_url, t
 
 @pytest.mark.slow
 def test_same_study_twice_is_refused_and_a_killed_driver_leaves_no_lock(postgres_url, tmp_path):
-    decl = declare(tmp_path, "kill-me", 500)  # about 5 s per pair of trials, 4 pairs
+    decl = declare(tmp_path, "kill-me", 500)  # about 5 s per pair of trials
+    # 12 pairs, so that the first driver is still busy (about a minute) however long the
+    # second takes to start and be refused on a loaded machine
+    lrs = ", ".join(str(round(0.05 * (i + 1), 2)) for i in range(12))
+    decl.write_text(decl.read_text().replace("lr = [0.05, 0.1, 0.2, 0.3]", f"lr = [{lrs}]"))
     first = start(decl, postgres_url)
     try:
         deadline = time.time() + 300
@@ -214,7 +218,7 @@ def test_same_study_twice_is_refused_and_a_killed_driver_leaves_no_lock(postgres
     # store was opened above, if the server had let the lock go by then).
     store.mark_killed_runs()
     (run,) = store.runs("kill-me")
-    assert run["status"] == "killed" and 1 <= len(store.trials("kill-me", "full")) < 8
+    assert run["status"] == "killed" and 1 <= len(store.trials("kill-me", "full")) < 24
     store.close()
 
 
