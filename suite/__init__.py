@@ -9,7 +9,7 @@ from importlib.metadata import PackageNotFoundError, version
 try:
     __version__ = version("suite")
 except PackageNotFoundError:  # running from a source tree that was never installed
-    __version__ = "0.1.0"
+    __version__ = "0.2.0"
 
 _API = ("load", "declare", "run", "trials", "summary", "results", "curves", "render_report",
         "verify_store", "publish_catalogue", "default_store")
