@@ -25,7 +25,8 @@ class NotebookMLP(nn.Module):
                  output_activation=torch.sigmoid):
         super().__init__()
         self.n_layers = n_hidden_layers
-        self.n_neurons = [2] + [n_neurons] * n_hidden_layers
+        self.n_neurons = [2] + ([n_neurons] * n_hidden_layers if isinstance(n_neurons, int)
+                                else list(n_neurons))  # one width, or one per layer
         for i in range(self.n_layers):
             setattr(self, f"layer_{i + 1}", nn.Linear(self.n_neurons[i], self.n_neurons[i + 1]))
         self.out = nn.Linear(self.n_neurons[-1], 1)

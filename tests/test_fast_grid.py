@@ -127,28 +127,7 @@ def test_a_model_it_cannot_speed_up_takes_its_own_forward_pass():
 
 # -- the notebook's own model ------------------------------------------------------------
 
-class MultiLayerModel(torch.nn.Module):
-    """seeds/001's MultiLayerModel, as the notebook writes it."""
-
-    def __init__(self, n_hidden_layers=0, n_neurons=2, hidden_activations=torch.relu,
-                 output_activation=torch.sigmoid):
-        super().__init__()
-        self.n_layers = n_hidden_layers
-        self.n_neurons = [2] + [n_neurons for _ in range(n_hidden_layers)]
-        for i in range(self.n_layers):
-            setattr(self, f"layer_{i + 1}",
-                    torch.nn.Linear(self.n_neurons[i], self.n_neurons[i + 1]))
-        self.out = torch.nn.Linear(self.n_neurons[-1], 1)
-        self.hidden_activations = hidden_activations
-        self.output_activation = output_activation
-
-    def forward(self, inputs):
-        x = inputs
-        for i in range(self.n_layers):
-            x = getattr(self, f"layer_{i + 1}")(x)
-            if i < self.n_layers - 1:
-                x = self.hidden_activations(x)
-        return self.output_activation(self.out(x))
+MultiLayerModel = baselines.NotebookMLP  # seeds/001's MultiLayerModel, as written there
 
 
 @pytest.fixture(scope="module")

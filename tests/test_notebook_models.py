@@ -1,11 +1,13 @@
 """The spiral studies train seed 001's own model: its `MultiLayerModel`, which has no
 activation after its last hidden layer. The notebook's class is written out here as the
-oracle (its forward pass, verbatim in substance) and given the suite model's weights."""
+oracle (`benchmarks.baselines.NotebookMLP`, its forward pass as written there) and given the
+suite model's weights."""
 
 import pytest
 import torch
 from torch import nn
 
+from benchmarks import baselines
 from suite.study import shipped as registry
 from suite.study.planning import grid
 from suite.tasks import supervised
@@ -14,26 +16,7 @@ SPIRAL_STUDIES = [n for n in registry.names()  # every study of the two spirals
                   if registry.load(n).fixed.get("dataset") == "spirals"]
 
 
-class MultiLayerModel(nn.Module):
-    """Seed 001, In [20]: hidden layers, the activation after each but the last."""
-
-    def __init__(self, n_hidden_layers, n_neurons, hidden_activations, output_activation):
-        super().__init__()
-        self.n_layers = n_hidden_layers
-        self.n_neurons = [2] + ([n_neurons] * n_hidden_layers if isinstance(n_neurons, int)
-                                else list(n_neurons))
-        for i in range(self.n_layers):
-            setattr(self, f"layer_{i + 1}", nn.Linear(self.n_neurons[i], self.n_neurons[i + 1]))
-        self.out = nn.Linear(self.n_neurons[-1], 1)
-        self.hidden_activations, self.output_activation = hidden_activations, output_activation
-
-    def forward(self, inputs):
-        x = inputs
-        for i in range(self.n_layers):
-            x = getattr(self, f"layer_{i + 1}")(x)
-            if i < self.n_layers - 1:
-                x = self.hidden_activations(x)
-        return self.output_activation(self.out(x))
+MultiLayerModel = baselines.NotebookMLP  # seed 001, In [20], as written there
 
 
 ACTIVATIONS = {"relu": torch.relu, "sigmoid": torch.sigmoid, "tanh": torch.tanh,
