@@ -60,6 +60,12 @@ def test_a_file_beside_the_study_runs_resumes_and_reruns_when_edited(study_dir, 
     summary = suite.run(edited, store)
     assert (summary.skipped, summary.completed) == (0, 20)  # edited code: all run again
     assert len(suite.trials(edited, store)) == 20  # the results read the code loaded now
+    site = study_dir / "site"
+    suite.render_report(store, site)
+    (page,) = [p for p in site.glob("*.html") if p.name != "index.html"]
+    text = page.read_text()  # the report too shows one code's trials, never both averaged
+    assert "20 stored trials of this study were computed by other plug-in code" in text
+    assert "complete (20 trials)" in text  # not 40: the older code's trials are not counted
 
 
 def test_the_file_task_agrees_with_numpy_polyfit(study_dir):

@@ -194,9 +194,23 @@ def findings_table(findings: list[claims.Finding], key: str, title: str) -> Tabl
     return table
 
 
+def current_code(rows: list[dict]) -> tuple[list[dict], int]:
+    """The trials of the plug-in code that ran last, and how many stored trials of other
+    plug-in code were left out (never averaged with them: another code is another
+    experiment). Trials of built-in tasks carry no plug-in stamp, so all of them are kept."""
+    def stamp(r):
+        return json.dumps(r["config"].get("plugins") or {}, sort_keys=True)
+
+    if len({stamp(r) for r in rows}) < 2:
+        return rows, 0
+    last = stamp(max(rows, key=lambda r: r["finished"]))
+    kept = [r for r in rows if stamp(r) == last]
+    return kept, len(rows) - len(kept)
+
+
 def study_page(store: Store, entry: dict, out: Path) -> StudyPage:
     name, variant = entry["name"], entry["variant"]
-    rows = store.trials(name, variant)
+    rows, left_out = current_code(store.trials(name, variant))
     runs = [r for r in store.runs(name) if r["variant"] == variant]
     page = StudyPage(name, variant, page_name(name, variant) + ".html", entry["task"],
                      *_status(rows, runs), n_trials=len(rows),
@@ -214,6 +228,10 @@ def study_page(store: Store, entry: dict, out: Path) -> StudyPage:
         page.tables = tables(study, rows, curves)
         page.figures = figures(study, rows, store, page) if study is not None else []
         page.warnings = trial_notes(rows)
+        if left_out:
+            page.warnings.append(f"{left_out} stored trials of this study were computed by "
+                                 "other plug-in code than the one that ran last; they are "
+                                 "left out of every table and figure on this page.")
         if any(t.key == "diagnosis" for t in page.tables):
             page.tables.append(diagnosis_guide())
             page.figures.append(_figure("diagnosis_scenarios", diagnosis_figure()))
