@@ -24,7 +24,7 @@ TASK = Task(
     name="sine-fit",
     description="Polynomial least squares on a noisy sine.",
     params={"degree": int_range(3, 0, 20, "polynomial degree"),
-            "n_points": int_range(30, 2, doc="training points (as many test points)"),
+            "n_points": int_range(30, 2, 100_000, "training points (as many test points)"),
             "noise": non_negative_float(0.2, "noise standard deviation")},
     metrics=("test_error", "train_error"),
     curves=(),

@@ -42,13 +42,13 @@ FEATURES = {
 }
 
 PARAMS = {
-    "n_train": int_range(200, 2, doc="training points"),
-    "n_test": int_range(200, 2, doc="test points"),
+    "n_train": int_range(200, 2, 1_000_000, "training points"),  # bounded, as every size
+    "n_test": int_range(200, 2, 1_000_000, "test points"),
     "noise": non_negative_float(0.1, "jitter of every point"),
     "features": choice("xy", FEATURES, "the model's inputs"),
     "hidden": int_range(4, 0, 256, "hidden units (0: logistic regression)"),
     "lr": positive_float(0.05, "Adam's learning rate"),
-    "epochs": int_range(60, 1, doc="full-batch steps"),
+    "epochs": int_range(60, 1, 100_000, "full-batch steps"),
 }
 METRICS = ("test_accuracy", "train_accuracy", "final_loss")
 
