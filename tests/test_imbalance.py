@@ -70,9 +70,9 @@ def test_recorded_metrics_equal_scikit_learn_on_the_recorded_scores():
     assert out.artifacts["confusion_matrix"] == [[tn, fp], [fn, tp]]
 
 
-def test_the_threshold_is_chosen_without_the_test_set(monkeypatch):
-    """Flipping every test label changes the test metrics but not the chosen threshold."""
-    c, seeds = config(minority=0.1, epochs=5, threshold_rule="val_f1"), derive(42, 2)
+def with_test_labels_flipped(monkeypatch, c, seeds):
+    """The trial as it is, and again with every test label flipped (a threshold rule that
+    looks at the test part would move)."""
     plain = im.run(c, seeds, CPU)
     real = im.make_parts
 
@@ -82,7 +82,13 @@ def test_the_threshold_is_chosen_without_the_test_set(monkeypatch):
         return parts
 
     monkeypatch.setattr(im, "make_parts", flipped)
-    other = im.run(c, seeds, CPU)
+    return plain, im.run(c, seeds, CPU)
+
+
+def test_the_threshold_is_chosen_without_the_test_set(monkeypatch):
+    """Flipping every test label changes the test metrics but not the chosen threshold."""
+    c, seeds = config(minority=0.1, epochs=5, threshold_rule="val_f1"), derive(42, 2)
+    plain, other = with_test_labels_flipped(monkeypatch, c, seeds)
     assert other.metrics["threshold"] == plain.metrics["threshold"] != 0.5
     assert other.metrics["recall"] != plain.metrics["recall"]
     assert plain.artifacts["threshold_reason"].endswith("on the validation part")

@@ -11,6 +11,7 @@ from imblearn.under_sampling import RandomUnderSampler
 from sklearn import metrics as skm
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
+from test_imbalance import with_test_labels_flipped
 
 from suite.errors import DeclarationError
 from suite.seeding import derive
@@ -113,17 +114,7 @@ def test_the_cross_validated_threshold_is_recomputed_by_hand():
 
 def test_the_cross_validated_threshold_never_sees_the_test_part(monkeypatch):
     c = config(split="train_test", epochs=5, threshold_rule="cv_f1", minority=0.1)
-    seeds = derive(42, 2)
-    plain = im.run(c, seeds, CPU)
-    real = im.make_parts
-
-    def flipped(config, seeds):
-        parts = real(config, seeds)
-        parts["test"] = Points(parts["test"].x, 1 - parts["test"].y)
-        return parts
-
-    monkeypatch.setattr(im, "make_parts", flipped)
-    other = im.run(c, seeds, CPU)
+    plain, other = with_test_labels_flipped(monkeypatch, c, derive(42, 2))
     assert other.metrics["threshold"] == plain.metrics["threshold"] != 0.5
     assert plain.curves["val_loss"] == []  # no validation part, no validation curve
 
